@@ -1,0 +1,3 @@
+"""syncer: Shopify <-> Unleashed sync."""
+
+__version__ = "0.1.0"
