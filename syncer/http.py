@@ -76,7 +76,7 @@ class RetryPolicy:
     def backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff for attempt 1, 2, ..."""
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
+        return random.uniform(ceiling / 2, ceiling)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -203,7 +203,7 @@ class SandboxServer:
                 return Reply(200, {"requests": [asdict(r) for r in self.log]})
         control = getattr(self.app, "control", None)
         if control is not None:
-            return control(request.method, path, body)  # type: ignore[no-any-return]
+            return control(request.method, path, body)
         return Reply(404, {"error": f"unknown control path {path}"})
 
     def dispatch(self, request: Request) -> tuple[Reply | None, str | None]:
@@ -248,7 +248,7 @@ class SandboxServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return  # keep test output clean
 
             def _serve(self) -> None:

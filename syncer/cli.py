@@ -1,0 +1,457 @@
+"""The command line: thin click commands over the engine; errors become user messages here.
+
+Every command loads the config, builds a Context, calls the job or view, and renders. All
+`SyncerError`s reach the user through `main()` as plain lines with their exit code (SPEC
+section 2); a traceback only with -v.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from syncer import __version__, render
+from syncer.config import Config, load_config
+from syncer.engine import Context, JobFunction, Options, run_job
+from syncer.errors import SyncerError, UsageError
+from syncer.http import Redactor
+from syncer.report import JOBS
+from syncer.store import Store
+
+log = logging.getLogger("syncer")
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_API, EXIT_LOCK = 0, 1, 2, 3, 4
+
+
+class State:
+    """What the group callback collects for the commands."""
+
+    def __init__(self, config_path: str | None, verbose: int) -> None:
+        self.config_path = config_path
+        self.verbose = verbose
+        self.console = Console(highlight=False, soft_wrap=False)
+        self._config: Config | None = None
+
+    @property
+    def config_file(self) -> Path:
+        return Path(self.config_path or os.environ.get("SYNCER_CONFIG") or "config.yaml")
+
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_file)
+            _redact_logs(Redactor(self._config.secrets()))
+        return self._config
+
+    def context(self, store: Store) -> Context:
+        ctx = Context(config=self.config(), store=store)
+        ctx.progress = render.ConsoleProgress(self.console)
+        return ctx
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+class SyncerGroup(click.Group):
+    """Turns every SyncerError into plain lines and its exit code: the one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SyncerError as exc:
+            state = ctx.obj if isinstance(ctx.obj, State) else None
+            if state is not None and state.verbose:
+                traceback.print_exc()
+            for line in str(exc).splitlines():
+                click.echo(
+                    f"error: {line}" if line and not line.startswith(" ") else line, err=True
+                )
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            state = ctx.obj if isinstance(ctx.obj, State) else None
+            if state is not None and state.verbose:
+                traceback.print_exc()
+            click.echo(
+                f"error: unexpected {type(exc).__name__}: {exc}\n"
+                "This is a bug in syncer; run again with -v for the traceback and report it.",
+                err=True,
+            )
+            ctx.exit(EXIT_PARTIAL)
+
+
+@click.group(
+    cls=SyncerGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="Config file (default: $SYNCER_CONFIG, else ./config.yaml).",
+)
+@click.option("-v", "--verbose", count=True, help="Debug logs (secrets redacted) and tracebacks.")
+@click.version_option(__version__, prog_name="syncer")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """Sync paid Shopify orders, products, stock and fulfilments with Unleashed.
+
+    Exit codes: 0 done; 1 items failed or held, or a safety stop; 2 usage or config error;
+    3 credentials refused or API unreachable; 4 another run holds the lock.
+    """
+    _setup_logging(verbose)
+    ctx.obj = State(config_path, verbose)
+
+
+# -- sync -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def sync() -> None:
+    """Run one sync job now (or all of them, in order)."""
+
+
+def _job_function(job: str) -> JobFunction:
+    """The job's run function, imported on use so `--help` stays fast."""
+    if job == "orders":
+        from syncer.orders.job import run as orders_run
+
+        return orders_run
+    if job == "products":
+        from syncer.products.job import run as products_run
+
+        return products_run
+    if job == "inventory":
+        from syncer.inventory.job import run as inventory_run
+
+        return inventory_run
+    from syncer.fulfillments.job import run as fulfillments_run
+
+    return fulfillments_run
+
+
+def _enabled(config: Config, job: str) -> bool:
+    section = getattr(config, job)
+    return bool(section.enabled)
+
+
+def _run_jobs(state: State, jobs: list[str], options: Options) -> int:
+    """Run jobs in order under the lock; the exit code is the worst of the jobs'."""
+    config = state.config()
+    store = Store(config.state.path)
+    worst = EXIT_OK
+    try:
+        with store.locked():
+            context = state.context(store)
+            for job in jobs:
+                try:
+                    report = run_job(context, job, _job_function(job), options)
+                except SyncerError as exc:
+                    state.console.print(f"[red]{job}: {exc}[/red]")
+                    worst = max(worst, exc.exit_code)
+                    continue
+                if options.dry_run:
+                    render.plan_table(state.console, report)
+                render.run_summary(state.console, report)
+                worst = max(worst, report.exit_code)
+    finally:
+        store.close()
+    return worst
+
+
+def _check_enabled(state: State, job: str) -> None:
+    if not _enabled(state.config(), job):
+        raise UsageError(f"{job} are disabled in the config ({job}.enabled: false); nothing done")
+
+
+dry_run_option = click.option(
+    "--dry-run", is_flag=True, help="Plan and print the changes; write nothing, move no cursor."
+)
+
+
+@sync.command("orders")
+@dry_run_option
+@click.option(
+    "--since",
+    metavar="ISO8601",
+    help="Read orders updated since this time instead of the stored cursor (this run only).",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Handle at most N orders.")
+@pass_state
+def sync_orders(state: State, dry_run: bool, since: str | None, limit: int | None) -> None:
+    """Send paid Shopify orders to Unleashed as sales orders, exactly once."""
+    _check_enabled(state, "orders")
+    options = Options(dry_run=dry_run, since=_parse_since(since), limit=limit)
+    sys.exit(_run_jobs(state, ["orders"], options))
+
+
+@sync.command("products")
+@dry_run_option
+@click.option("--full", is_flag=True, help="Compare the whole catalogue, not just changes.")
+@click.option("--force", is_flag=True, help="Apply a plan larger than products.max_changes.")
+@click.option(
+    "--overwrite-drift", is_flag=True, help="Write the master's value over edits on the other side."
+)
+@pass_state
+def sync_products(
+    state: State, dry_run: bool, full: bool, force: bool, overwrite_drift: bool
+) -> None:
+    """Copy product data one way, from the `master:` side; report drift."""
+    _check_enabled(state, "products")
+    options = Options(dry_run=dry_run, full=full, force=force, overwrite_drift=overwrite_drift)
+    sys.exit(_run_jobs(state, ["products"], options))
+
+
+@sync.command("inventory")
+@dry_run_option
+@click.option("--full", is_flag=True, help="Reconcile every SKU, not just changed stock.")
+@click.option("--force", is_flag=True, help="Apply a plan larger than inventory.max_changes.")
+@pass_state
+def sync_inventory(state: State, dry_run: bool, full: bool, force: bool) -> None:
+    """Push Unleashed stock to Shopify locations, minus buffer and in-flight orders."""
+    _check_enabled(state, "inventory")
+    sys.exit(_run_jobs(state, ["inventory"], Options(dry_run=dry_run, full=full, force=force)))
+
+
+@sync.command("fulfillments")
+@dry_run_option
+@pass_state
+def sync_fulfillments(state: State, dry_run: bool) -> None:
+    """Send dispatched Unleashed shipments to Shopify as fulfilments (opt-in)."""
+    _check_enabled(state, "fulfillments")
+    sys.exit(_run_jobs(state, ["fulfillments"], Options(dry_run=dry_run)))
+
+
+@sync.command("all")
+@dry_run_option
+@pass_state
+def sync_all(state: State, dry_run: bool) -> None:
+    """Orders, products, inventory, then fulfilments: each enabled job, one run each."""
+    config = state.config()
+    jobs = [job for job in JOBS if _enabled(config, job)]
+    if not jobs:
+        raise UsageError("every job is disabled in the config; nothing to do")
+    sys.exit(_run_jobs(state, jobs, Options(dry_run=dry_run)))
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--since {value!r} is not an ISO-8601 time; use e.g. 2026-11-01T00:00:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+# -- schedule ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run every due job once and exit (for cron and tests).")
+@pass_state
+def schedule(state: State, once: bool) -> None:
+    """Poll forever with the intervals of `schedule:`; Ctrl-C stops after the current job."""
+    from syncer.poller import Poller
+
+    config = state.config()
+    jobs = [job for job in JOBS if _enabled(config, job)]
+    if not jobs:
+        raise UsageError("every job is disabled in the config; nothing to schedule")
+
+    def tick(job: str) -> int:
+        return _run_jobs(state, [job], Options())
+
+    poller = Poller(config.schedule, jobs, tick)
+    sys.exit(poller.run_once() if once else poller.run_forever())
+
+
+# -- report and status ------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("run_id", required=False, type=int)
+@click.option(
+    "--last",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many recent runs to list.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@pass_state
+def report(state: State, run_id: int | None, last: int, as_json: bool) -> None:
+    """Show recent runs, or one run's items with their field-level details."""
+    store = Store(state.config().state.path)
+    try:
+        if run_id is None:
+            runs = store.runs(last=last)
+            if as_json:
+                click.echo(json.dumps({"runs": runs}, indent=2, default=str))
+            else:
+                render.runs_table(state.console, runs)
+            return
+        run = store.run(run_id)
+        if run is None:
+            raise UsageError(f"there is no run #{run_id}; `syncer report` lists the recent runs")
+        items = store.run_items(run_id)
+        if as_json:
+            click.echo(json.dumps({"run": run, "items": items}, indent=2, default=str))
+        else:
+            render.run_detail(state.console, run, items)
+    finally:
+        store.close()
+
+
+def collect_status(store: Store, today: str) -> dict[str, Any]:
+    """Cursors, held/failed items, last run per job, API usage and reported events."""
+    cursors = store.cursors()
+    last_runs = store.last_runs_by_job()
+    pending = store.all_pending()
+    jobs: dict[str, Any] = {}
+    for job in JOBS:
+        jobs[job] = {
+            "cursor": cursors.get(job),
+            "last_run": last_runs.get(job),
+            "held": sum(1 for p in pending if p["job"] == job and p["action"] == "hold"),
+            "failed": sum(1 for p in pending if p["job"] == job and p["action"] == "fail"),
+        }
+    return {
+        "jobs": jobs,
+        "pending": pending,
+        "events": store.event_counts(),
+        "api_calls": store.api_usage(today),
+    }
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@pass_state
+def status(state: State, as_json: bool) -> None:
+    """Cursors, held and failed items, last run per job, and API calls used."""
+    store = Store(state.config().state.path)
+    try:
+        data = collect_status(store, datetime.now(UTC).date().isoformat())
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        render.status_view(state.console, data)
+
+
+# -- check, init, demo, sandbox ----------------------------------------------------------------
+
+
+@cli.command()
+@pass_state
+def check(state: State) -> None:
+    """Validate config, credentials, mappings and SKU coverage against both APIs."""
+    from syncer.check import run_checks
+
+    config = state.config()
+    store = Store(config.state.path)
+    try:
+        results = run_checks(state.context(store))
+    finally:
+        store.close()
+    render.check_view(state.console, results)
+    failed = [r for r in results if r[0] == "fail"]
+    sys.exit(EXIT_PARTIAL if failed else EXIT_OK)
+
+
+@cli.command()
+@click.argument("path", required=False, default="config.yaml", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: str, force: bool) -> None:
+    """Write a commented config file to start from (default ./config.yaml)."""
+    target = Path(path)
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists; pass --force to overwrite it")
+    text = resources.files("syncer").joinpath("config.example.yaml").read_text(encoding="utf-8")
+    target.write_text(text, encoding="utf-8")
+    click.echo(
+        f"Wrote {target}. Set SHOPIFY_ACCESS_TOKEN, UNLEASHED_API_ID and UNLEASHED_API_KEY in "
+        f"the environment, adjust the file, then run `syncer --config {target} check`."
+    )
+
+
+@cli.command()
+@click.option("--seed", type=int, default=1, show_default=True, help="Sample data seed.")
+@click.option("--keep", is_flag=True, help="Keep the sandboxes running after the report.")
+@pass_state
+def demo(state: State, seed: int, keep: bool) -> None:
+    """Run a full sync against the bundled sandboxes and show the report."""
+    from syncer.demo import run_demo
+
+    sys.exit(run_demo(state.console, seed=seed, keep=keep))
+
+
+@cli.group()
+def sandbox() -> None:
+    """The bundled Shopify and Unleashed sandboxes."""
+
+
+@sandbox.command("serve")
+@click.option("--shopify-port", type=int, default=8701, show_default=True)
+@click.option("--unleashed-port", type=int, default=8702, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True, help="Sample data seed.")
+@pass_state
+def sandbox_serve(state: State, shopify_port: int, unleashed_port: int, seed: int) -> None:
+    """Serve both sandboxes on 127.0.0.1 until Ctrl-C, and print a ready config."""
+    from syncer.sandbox.runner import serve_forever
+
+    serve_forever(
+        state.console, shopify_port=shopify_port, unleashed_port=unleashed_port, seed=seed
+    )
+
+
+# -- the one place errors become messages ------------------------------------------------------
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("syncer")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    if not verbose:
+        logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+class _RedactingFilter(logging.Filter):
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def _redact_logs(redactor: Redactor) -> None:
+    for handler in logging.getLogger("syncer").handlers:
+        handler.addFilter(_RedactingFilter(redactor))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="syncer")

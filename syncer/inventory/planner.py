@@ -1,0 +1,557 @@
+"""Plan Shopify `available` levels from Unleashed stock (SPEC section 4, Inventory).
+
+Pure: it takes what the connectors read and returns the writes and the report items. It never
+talks to an API, so a dry run and a real run plan exactly the same thing.
+
+Glossary: a *level* is one (inventory item, location) pair in Shopify; *in flight* is stock that
+Shopify has already taken for an order but Unleashed has not allocated yet, so Unleashed's
+`AvailableQty` still counts it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from syncer.errors import ConfigError, Problem
+from syncer.report import Item
+
+SHOPIFY_BATCH_LIMIT = 250  # Shopify's cap on any input array (API-NOTES section 2.3 / 5.2)
+
+# Shopify's documented values for `InventorySetQuantitiesInput.reason` (API-NOTES section 5.2).
+SET_QUANTITY_REASONS = frozenset(
+    {
+        "correction",
+        "cycle_count_available",
+        "damaged",
+        "movement_created",
+        "movement_updated",
+        "movement_received",
+        "movement_canceled",
+        "other",
+        "promotion",
+        "quality_control",
+        "received",
+        "reservation_created",
+        "reservation_deleted",
+        "reservation_updated",
+        "restock",
+        "safety_stock",
+        "shrinkage",
+    }
+)
+
+# Fulfilment orders in these states no longer hold stock for the order.
+_FINISHED_FULFILLMENT_ORDER_STATUSES = frozenset({"CLOSED", "CANCELLED"})
+# Only a label on the in-flight line: paid and unpaid open orders both count.
+_PAID_FINANCIAL_STATUSES = frozenset({"PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "REFUNDED"})
+
+StockKey = tuple[str, str]  # (SKU, Shopify location gid)
+
+
+@dataclass(frozen=True)
+class InFlightLine:
+    """Units of one SKU that one Shopify order took at a location and Unleashed still counts.
+
+    `reason` is one of `unsent_paid`, `unsent_unpaid`, `sent_unallocated`.
+    """
+
+    sku: str
+    location_gid: str
+    quantity: int
+    reason: str
+    order_gid: str = ""
+
+
+@dataclass(frozen=True)
+class StockRow:
+    """One Unleashed StockOnHand row for a warehouse (`AvailableQty` may be fractional)."""
+
+    sku: str
+    warehouse_code: str
+    available: Decimal
+
+
+@dataclass(frozen=True)
+class LevelRow:
+    """One Shopify inventory level as read; `available` is None when the item has no level there."""
+
+    inventory_item_id: str
+    location_gid: str
+    available: int | None
+    tracked: bool
+    active: bool
+
+
+@dataclass(frozen=True)
+class SetQuantity:
+    """One quantity of an `inventorySetQuantities` call (compare-and-swap on `change_from`)."""
+
+    inventory_item_id: str
+    location_gid: str
+    quantity: int
+    change_from: int
+    key: str
+
+
+@dataclass
+class InventoryPlan:
+    """The writes to make and one report item per SKU@WAREHOUSE looked at."""
+
+    sets: list[SetQuantity] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    # StockOnHand rows for warehouses that `inventory.locations` does not map (or with no
+    # warehouse at all: Unleashed's company-wide aggregate rows). Not ours to push.
+    unmapped_rows: int = 0
+
+
+# --- in flight -------------------------------------------------------------------------------
+
+
+def in_flight(lines: Iterable[InFlightLine]) -> dict[StockKey, int]:
+    """Sum in-flight units per (SKU, location)."""
+    totals: dict[StockKey, int] = defaultdict(int)
+    for line in lines:
+        if line.quantity < 0:
+            raise ValueError(
+                f"in-flight quantity for {line.sku} at {line.location_gid} is negative "
+                f"({line.quantity}); the caller must pass units still taken from stock"
+            )
+        if line.quantity:
+            totals[(line.sku, line.location_gid)] += line.quantity
+    return dict(totals)
+
+
+def in_flight_lines(
+    orders: Iterable[Mapping[str, Any]],
+    sent_status_by_order_gid: Mapping[str, str | None],
+    *,
+    unallocated_statuses: Collection[str],
+    default_location_gid: str,
+) -> list[InFlightLine]:
+    """Which units of these Shopify orders are in flight, per SPEC section 4 (Inventory).
+
+    `orders` are Shopify order nodes: `{id, cancelledAt, displayFinancialStatus,
+    lineItems{nodes[{sku, currentQuantity, unfulfilledQuantity?}]}, fulfillmentOrders?{nodes[
+    {status, assignedLocation{location{id}}, lineItems{nodes[{sku?, remainingQuantity,
+    lineItem{sku}}]}}]}}`. `sent_status_by_order_gid` maps an order gid to the Unleashed
+    `OrderStatus` of the sales order syncer sent, or None (or no entry) when it was never sent.
+
+    Rules, each with the SPEC sentence it implements:
+    - "not cancelled ones: Shopify restocks those": an order with `cancelledAt` counts nothing.
+    - "paid orders held or not yet sent, unpaid open orders": an order never sent counts in
+      full, whatever its financial status (held orders are paid orders not yet sent); the
+      status only labels the reason.
+    - "orders syncer sent whose Unleashed status is in `inventory.unallocated_statuses`":
+      a sent order counts only while its Unleashed status is one of those; once Unleashed
+      allocates it (e.g. Placed), Unleashed's AvailableQty already excludes it.
+    - Fulfilled units are no longer in flight: Shopify took them off hand, and syncer only
+      fulfils after Unleashed dispatched them. With fulfilment orders in the input, the units
+      are each open fulfilment order's `remainingQuantity` at its assigned location (exact:
+      Shopify reduces it for fulfilments, refunds and removals). Without them, the units are
+      the line's `currentQuantity` (refunded and removed units excluded) at
+      `default_location_gid`, capped by `unfulfilledQuantity` when the input carries it. That
+      cap assumes `unfulfilledQuantity` = units not yet fulfilled; it can over-count a line
+      that was both refunded and partly fulfilled, which errs on the side of not overselling.
+    - Lines without a SKU (custom items) cannot match Unleashed stock and are left out.
+    """
+    unallocated = set(unallocated_statuses)
+    result: list[InFlightLine] = []
+    for order in orders:
+        order_gid = str(order.get("id") or "")
+        if order.get("cancelledAt"):
+            continue
+        sent_status = sent_status_by_order_gid.get(order_gid)
+        if sent_status is None:
+            paid = order.get("displayFinancialStatus") in _PAID_FINANCIAL_STATUSES
+            reason = "unsent_paid" if paid else "unsent_unpaid"
+        elif sent_status in unallocated:
+            reason = "sent_unallocated"
+        else:
+            continue
+        for sku, location_gid, quantity in _open_units(order, default_location_gid):
+            result.append(InFlightLine(sku, location_gid, quantity, reason, order_gid))
+    return result
+
+
+def _open_units(order: Mapping[str, Any], default_location_gid: str) -> list[tuple[str, str, int]]:
+    """(SKU, location, units) still waiting for fulfilment in one order."""
+    units: list[tuple[str, str, int]] = []
+    fulfillment_orders = _nodes(order.get("fulfillmentOrders"))
+    if fulfillment_orders:
+        for fulfillment_order in fulfillment_orders:
+            if fulfillment_order.get("status") in _FINISHED_FULFILLMENT_ORDER_STATUSES:
+                continue
+            location_gid = _assigned_location(fulfillment_order) or default_location_gid
+            for line in _nodes(fulfillment_order.get("lineItems")):
+                sku = line.get("sku") or (line.get("lineItem") or {}).get("sku")
+                quantity = int(line.get("remainingQuantity") or 0)
+                if sku and quantity > 0:
+                    units.append((str(sku), location_gid, quantity))
+        return units
+    for line in _nodes(order.get("lineItems")):
+        sku = line.get("sku")
+        quantity = int(line.get("currentQuantity") or 0)
+        if line.get("unfulfilledQuantity") is not None:
+            quantity = min(quantity, int(line["unfulfilledQuantity"]))
+        if sku and quantity > 0:
+            units.append((str(sku), default_location_gid, quantity))
+    return units
+
+
+def _nodes(connection: Any) -> list[Mapping[str, Any]]:
+    """Accept a GraphQL connection (`{nodes: [...]}`) or a plain list."""
+    if connection is None:
+        return []
+    if isinstance(connection, Mapping):
+        return list(connection.get("nodes") or [])
+    return list(connection)
+
+
+def _assigned_location(fulfillment_order: Mapping[str, Any]) -> str | None:
+    location = (fulfillment_order.get("assignedLocation") or {}).get("location") or {}
+    gid = location.get("id")
+    return str(gid) if gid else None
+
+
+# --- plan ------------------------------------------------------------------------------------
+
+
+def target_quantity(available: Decimal, buffer: int, in_flight_units: int) -> int:
+    """What Shopify should show: floor(AvailableQty) - buffer - in flight, never below 0.
+
+    Floor, because Shopify levels are whole units and a fraction of a unit (81.8 available,
+    e.g. from assembly or a unit of measure) cannot be sold as a whole one: rounding up would
+    let the shop sell a unit that does not exist.
+    """
+    return max(0, math.floor(available) - buffer - in_flight_units)
+
+
+def plan_inventory(
+    unleashed: Sequence[StockRow],
+    shopify: Mapping[StockKey, LevelRow | Sequence[LevelRow]],
+    *,
+    locations: Mapping[str, str],
+    buffer: int,
+    in_flight: Mapping[StockKey, int],
+    scope_skus: Collection[str] | None,
+    known_unleashed_skus: Collection[str] | None = None,
+) -> InventoryPlan:
+    """Plan Shopify levels for every mapped warehouse row in scope.
+
+    `shopify` maps (SKU, location gid) to the level read there; a list value (or different
+    inventory items for one SKU across locations) means the SKU is on several variants, which
+    holds it. `locations` maps Unleashed warehouse codes to Shopify location gids.
+    `scope_skus` is None for a full run (`--full`), else the SKUs to look at.
+
+    SKUs that Shopify stocks at a mapped location but StockOnHand does not list are reported
+    only in a full run (an incremental read lists only what changed). Unleashed omits
+    products that never had a stock transaction, so when `known_unleashed_skus` (the Unleashed
+    product codes) contains the SKU its stock is 0 and it is planned like any row. Otherwise
+    the SKU may not be an Unleashed product at all (a gift card, a Shopify-only item): writing
+    0 on a guess could empty a level someone keeps by hand, and holding it would fail every
+    cron run, so it is reported `unchanged` with a note that says why nothing was written.
+    """
+    if buffer < 0:
+        raise ConfigError([Problem("inventory.buffer", f"is {buffer}", "use 0 or more")])
+    _check_locations(locations)
+    plan = InventoryPlan()
+    levels, duplicates = _index_levels(shopify)
+    skus_in_shopify = {sku for sku, _ in levels} | set(duplicates)
+    rows = _unique_rows(unleashed, plan)
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        location_gid = locations.get(row.warehouse_code) if row.warehouse_code else None
+        if location_gid is None:
+            plan.unmapped_rows += 1
+            continue
+        if scope_skus is not None and row.sku not in scope_skus:
+            continue
+        seen.add((row.sku, location_gid))
+        _plan_row(plan, row, location_gid, levels, duplicates, skus_in_shopify, buffer, in_flight)
+
+    if scope_skus is None:
+        warehouse_by_location = {gid: code for code, gid in locations.items()}
+        known = set(known_unleashed_skus or ())
+        # Only levels that exist: an item with no level at a location is not stocked there.
+        missing = sorted(
+            key
+            for key, level in levels.items()
+            if key[1] in warehouse_by_location
+            and key not in seen
+            and (key[0] in duplicates or level.available is not None)
+        )
+        for sku, location_gid in missing:
+            warehouse = warehouse_by_location[location_gid]
+            if sku in known and sku not in duplicates:
+                row = StockRow(sku, warehouse, Decimal(0))
+                _plan_row(
+                    plan, row, location_gid, levels, duplicates, skus_in_shopify, buffer, in_flight
+                )
+                plan.items[-1].detail["note"] = "not in StockOnHand: no stock transactions yet"
+            else:
+                _report_not_in_unleashed(plan, sku, warehouse, location_gid, levels, duplicates)
+    return plan
+
+
+def _plan_row(
+    plan: InventoryPlan,
+    row: StockRow,
+    location_gid: str,
+    levels: Mapping[StockKey, LevelRow],
+    duplicates: Mapping[str, list[str]],
+    skus_in_shopify: set[str],
+    buffer: int,
+    in_flight: Mapping[StockKey, int],
+) -> None:
+    key = f"{row.sku}@{row.warehouse_code}"
+    if row.sku in duplicates:
+        plan.items.append(_duplicate_item(key, row.sku, duplicates[row.sku]))
+        return
+    if row.sku not in skus_in_shopify:
+        plan.items.append(
+            Item(
+                "stock",
+                key,
+                "hold",
+                {"unleashed_available": str(row.available)},
+                error=f"SKU {row.sku} is not on any Shopify variant: create the product in "
+                "Shopify (or fix its SKU) so its stock can be pushed",
+            )
+        )
+        return
+    if not row.available.is_finite():
+        plan.items.append(
+            Item(
+                "stock",
+                key,
+                "fail",
+                error=f"Unleashed AvailableQty for {key} is not a number: {row.available}",
+            )
+        )
+        return
+    level = levels.get((row.sku, location_gid))
+    problem = _unwritable_reason(row.sku, location_gid, level)
+    if problem is not None or level is None or level.available is None:
+        plan.items.append(
+            Item("stock", key, "hold", {"unleashed_available": str(row.available)}, error=problem)
+        )
+        return
+    units_in_flight = in_flight.get((row.sku, location_gid), 0)
+    target = target_quantity(row.available, buffer, units_in_flight)
+    detail = {
+        "shopify_now": level.available,
+        "unleashed_available": str(row.available),
+        "buffer": buffer,
+        "in_flight": units_in_flight,
+        "target": target,
+    }
+    if target == level.available:
+        plan.items.append(Item("stock", key, "unchanged", detail))
+        return
+    plan.sets.append(
+        SetQuantity(level.inventory_item_id, location_gid, target, level.available, key)
+    )
+    plan.items.append(Item("stock", key, "update", detail))
+
+
+def _unwritable_reason(sku: str, location_gid: str, level: LevelRow | None) -> str | None:
+    """Why this level cannot take a quantity, or None when it can."""
+    if level is None:
+        return (
+            f"SKU {sku} is not stocked at Shopify location {location_gid}: activate its "
+            "inventory at that location in Shopify, or remove the warehouse from "
+            "inventory.locations"
+        )
+    if not level.tracked:
+        return (
+            f"SKU {sku} does not track inventory in Shopify: turn on 'Track quantity' for the "
+            "variant so stock can be pushed"
+        )
+    if not level.active or level.available is None:
+        return (
+            f"SKU {sku} is not active at Shopify location {location_gid}: activate its "
+            "inventory at that location in Shopify"
+        )
+    return None
+
+
+def _report_not_in_unleashed(
+    plan: InventoryPlan,
+    sku: str,
+    warehouse: str,
+    location_gid: str,
+    levels: Mapping[StockKey, LevelRow],
+    duplicates: Mapping[str, list[str]],
+) -> None:
+    key = f"{sku}@{warehouse}"
+    if sku in duplicates:
+        plan.items.append(_duplicate_item(key, sku, duplicates[sku]))
+        return
+    level = levels[(sku, location_gid)]
+    plan.items.append(
+        Item(
+            "stock",
+            key,
+            "unchanged",
+            {
+                "shopify_now": level.available,
+                "note": f"not in Unleashed StockOnHand for warehouse {warehouse} (not an "
+                "Unleashed product, or one with no stock transactions): Shopify level left "
+                "as it is",
+            },
+        )
+    )
+
+
+def _duplicate_item(key: str, sku: str, inventory_item_ids: list[str]) -> Item:
+    return Item(
+        "stock",
+        key,
+        "hold",
+        {"inventory_items": inventory_item_ids},
+        error=f"SKU {sku} is on {len(inventory_item_ids)} Shopify variants "
+        f"({', '.join(inventory_item_ids)}): give each variant its own SKU",
+    )
+
+
+def _index_levels(
+    shopify: Mapping[StockKey, LevelRow | Sequence[LevelRow]],
+) -> tuple[dict[StockKey, LevelRow], dict[str, list[str]]]:
+    """Single level per key, and the SKUs that map to more than one inventory item."""
+    levels: dict[StockKey, LevelRow] = {}
+    items_by_sku: dict[str, set[str]] = defaultdict(set)
+    for key, value in shopify.items():
+        rows = [value] if isinstance(value, LevelRow) else list(value)
+        for row in rows:
+            items_by_sku[key[0]].add(row.inventory_item_id)
+        if rows:
+            levels[key] = rows[0]
+    duplicates = {sku: sorted(ids) for sku, ids in items_by_sku.items() if len(ids) > 1}
+    return levels, duplicates
+
+
+def _unique_rows(unleashed: Sequence[StockRow], plan: InventoryPlan) -> list[StockRow]:
+    """Drop repeated identical rows (page overlap); fail a SKU@WAREHOUSE listed with two values."""
+    by_key: dict[tuple[str, str], StockRow] = {}
+    conflicting: dict[tuple[str, str], list[StockRow]] = {}
+    for row in unleashed:
+        key = (row.sku, row.warehouse_code)
+        first = by_key.setdefault(key, row)
+        if first.available != row.available:
+            conflicting.setdefault(key, [first]).append(row)
+    for (sku, warehouse), rows in conflicting.items():
+        del by_key[(sku, warehouse)]
+        plan.items.append(
+            Item(
+                "stock",
+                f"{sku}@{warehouse}",
+                "fail",
+                {"unleashed_available": [str(r.available) for r in rows]},
+                error=f"Unleashed StockOnHand lists {sku} at {warehouse} {len(rows)} times with "
+                "different AvailableQty; nothing written, re-run to read it again",
+            )
+        )
+    return list(by_key.values())
+
+
+def _check_locations(locations: Mapping[str, str]) -> None:
+    warehouses_by_location: dict[str, list[str]] = defaultdict(list)
+    for warehouse, gid in locations.items():
+        warehouses_by_location[gid].append(warehouse)
+    problems = [
+        Problem(
+            "inventory.locations",
+            f"warehouses {', '.join(sorted(codes))} all map to {gid}",
+            "map each warehouse to its own Shopify location",
+        )
+        for gid, codes in warehouses_by_location.items()
+        if len(codes) > 1
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+
+def batches(
+    sets: Sequence[SetQuantity], size: int = SHOPIFY_BATCH_LIMIT
+) -> list[list[SetQuantity]]:
+    """Split the sets into calls of at most `size` quantities (Shopify caps inputs at 250)."""
+    if not 1 <= size <= SHOPIFY_BATCH_LIMIT:
+        raise ValueError(f"batch size must be between 1 and {SHOPIFY_BATCH_LIMIT}, got {size}")
+    return [list(sets[start : start + size]) for start in range(0, len(sets), size)]
+
+
+def mutation_input(
+    batch: Sequence[SetQuantity], *, reason: str = "correction", reference_uri: str
+) -> dict[str, Any]:
+    """The `InventorySetQuantitiesInput` for one call; send it as `{"input": ...}`.
+
+    `changeFromQuantity` is the level just read, so Shopify refuses the write
+    (CHANGE_FROM_QUANTITY_STALE) if an order changed it meanwhile.
+    """
+    if reason not in SET_QUANTITY_REASONS:
+        raise ValueError(
+            f"reason {reason!r} is not one Shopify accepts; use one of "
+            f"{', '.join(sorted(SET_QUANTITY_REASONS))}"
+        )
+    if not batch:
+        raise ValueError("an inventorySetQuantities call needs at least one quantity")
+    if len(batch) > SHOPIFY_BATCH_LIMIT:
+        raise ValueError(
+            f"{len(batch)} quantities in one call; Shopify takes at most {SHOPIFY_BATCH_LIMIT}: "
+            "split them with batches()"
+        )
+    pairs = [(s.inventory_item_id, s.location_gid) for s in batch]
+    if len(set(pairs)) != len(pairs):
+        raise ValueError("the batch sets one inventory item at one location twice")
+    return {
+        "name": "available",
+        "reason": reason,
+        "referenceDocumentUri": reference_uri,
+        "quantities": [
+            {
+                "inventoryItemId": s.inventory_item_id,
+                "locationId": s.location_gid,
+                "quantity": s.quantity,
+                "changeFromQuantity": s.change_from,
+            }
+            for s in batch
+        ],
+    }
+
+
+def safety_check(
+    plan: InventoryPlan,
+    *,
+    max_changes: int,
+    force: bool,
+    unleashed_rows: int | None,
+    linked_count: int,
+) -> str | None:
+    """Why the plan must not be written without --force, or None when it may be.
+
+    `unleashed_rows` is how many StockOnHand rows a full read returned; pass None for an
+    incremental read, where an empty answer just means nothing changed.
+    """
+    if force:
+        return None
+    if unleashed_rows == 0 and linked_count > 0:
+        return (
+            f"safety stop: Unleashed StockOnHand listed no stock while {linked_count} products "
+            "are linked; nothing was written. If Unleashed really has no stock, re-run with "
+            "--force."
+        )
+    if len(plan.sets) > max_changes:
+        return (
+            f"safety stop: the inventory plan changes {len(plan.sets)} levels, more than "
+            f"inventory.max_changes ({max_changes}); nothing was written. Check it with "
+            "--dry-run, then re-run with --force to apply it."
+        )
+    return None

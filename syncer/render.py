@@ -1,0 +1,340 @@
+"""Every view a person sees: the only module that imports rich.
+
+Each function takes a `Console`, so tests pass `Console(file=StringIO())` and read the text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgressBar
+from rich.table import Table
+
+from syncer.report import RunReport
+
+log = logging.getLogger("syncer")
+
+ACTION_STYLES = {
+    "create": "green",
+    "update": "cyan",
+    "unchanged": "dim",
+    "hold": "yellow",
+    "fail": "red",
+    "conflict": "magenta",
+    "cancelled": "magenta",
+    "refund": "magenta",
+    "drift": "yellow",
+}
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str, sort_keys=True)
+    return str(value)
+
+
+def _field_rows(detail: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, current, new) rows from a field-level diff, in any of the shapes jobs write:
+    {"fields": {f: {...}}}, {"changes": {f: {...}}} or {f: {"current", "new"}} at the top."""
+    source: Mapping[str, Any] = detail
+    for key in ("fields", "changes"):
+        if isinstance(detail.get(key), Mapping):
+            source = detail[key]
+    rows = []
+    for name, change in source.items():
+        if not isinstance(change, Mapping):
+            continue
+        if "new" in change:
+            rows.append((str(name), _text(change.get("current")), _text(change.get("new"))))
+        elif "master" in change:
+            rows.append(
+                (str(name), _text(change.get("other")), _text(change.get("master")) + " (master)")
+            )
+    return rows
+
+
+def _summary(detail: Mapping[str, Any], keys: Iterable[str]) -> str:
+    parts = [f"{k}={_text(detail[k])}" for k in keys if k in detail]
+    return ", ".join(parts)
+
+
+def plan_table(console: Console, report: RunReport, *, show_unchanged: bool = False) -> None:
+    """The planned changes of a run as field-level diffs (what --dry-run prints)."""
+    title = f"{report.job}: {'planned' if report.dry_run else 'applied'} changes"
+    items = [i for i in report.items if show_unchanged or i.action != "unchanged"]
+    if not items:
+        console.print(f"[bold]{title}[/bold]: nothing to change")
+        return
+    if report.job == "orders":
+        table = Table(title=title)
+        for column in (
+            "order",
+            "action",
+            "number",
+            "customer",
+            "lines",
+            "subtotal",
+            "tax",
+            "total",
+            "note",
+        ):
+            table.add_column(column)
+        for item in items:
+            d = item.detail
+            table.add_row(
+                item.key,
+                f"[{ACTION_STYLES.get(item.action, '')}]{item.action}",
+                _text(d.get("order_number")),
+                _text(d.get("customer")),
+                _text(d.get("lines")),
+                _text(d.get("sub_total")),
+                _text(d.get("tax_total")),
+                _text(d.get("total")),
+                item.error or _summary(d, ("difference", "missing_skus", "reason", "event")),
+            )
+        console.print(table)
+        return
+    if report.job == "inventory":
+        table = Table(title=title)
+        for column in (
+            "SKU@warehouse",
+            "action",
+            "shopify now",
+            "unleashed available",
+            "buffer",
+            "in flight",
+            "target",
+            "note",
+        ):
+            table.add_column(column)
+        for item in items:
+            d = item.detail
+            table.add_row(
+                item.key,
+                f"[{ACTION_STYLES.get(item.action, '')}]{item.action}",
+                _text(d.get("shopify_now")),
+                _text(d.get("unleashed_available")),
+                _text(d.get("buffer")),
+                _text(d.get("in_flight")),
+                _text(d.get("target")),
+                item.error or _text(d.get("reason")) if (item.error or d.get("reason")) else "",
+            )
+        console.print(table)
+        return
+    table = Table(title=title)
+    for column in ("key", "action", "field", "current", "new", "note"):
+        table.add_column(column)
+    for item in items:
+        style = ACTION_STYLES.get(item.action, "")
+        rows = _field_rows(item.detail)
+        note = (
+            item.error or _text(item.detail.get("reason"))
+            if (item.error or item.detail.get("reason"))
+            else ""
+        )
+        if not rows:
+            table.add_row(item.key, f"[{style}]{item.action}", "", "", "", note)
+        for index, (name, current, new) in enumerate(rows):
+            table.add_row(
+                item.key if index == 0 else "",
+                f"[{style}]{item.action}" if index == 0 else "",
+                name,
+                current,
+                new,
+                note if index == 0 else "",
+            )
+    console.print(table)
+
+
+def run_summary(console: Console, report: RunReport) -> None:
+    """One line per run: counts, calls and the error if any."""
+    counts = report.counts()
+    others = {
+        a: report.count(a) for a in ("conflict", "cancelled", "refund", "drift") if report.count(a)
+    }
+    parts = [f"{k} {v}" for k, v in counts.items()] + [f"{k} {v}" for k, v in others.items()]
+    style = {"ok": "green", "partial": "yellow", "failed": "red"}[report.status]
+    dry = " (dry run)" if report.dry_run else ""
+    console.print(
+        f"[bold]{report.job}[/bold]{dry}: [{style}]{report.status}[/{style}] - "
+        + ", ".join(parts)
+        + f" - API calls: shopify {report.shopify_calls}, unleashed {report.unleashed_calls}"
+        + (f" - run #{report.run_id}" if report.run_id else "")
+    )
+    if report.error:
+        console.print(f"  [red]{report.error}[/red]")
+    for item in report.items:
+        if item.action in ("hold", "fail"):
+            reason = item.error or _text(item.detail.get("reason"))
+            console.print(f"  [{ACTION_STYLES[item.action]}]{item.action}[/] {item.key}: {reason}")
+
+
+def runs_table(console: Console, runs: list[dict[str, Any]]) -> None:
+    if not runs:
+        console.print("No runs recorded yet: try `syncer sync all --dry-run`.")
+        return
+    table = Table(title="Recent runs")
+    columns = (
+        "id",
+        "job",
+        "started_at",
+        "status",
+        "dry_run",
+        "created",
+        "updated",
+        "unchanged",
+        "held",
+        "failed",
+        "shopify_calls",
+        "unleashed_calls",
+        "error",
+    )
+    for column in columns:
+        table.add_column(column.replace("_", " "))
+    for run in runs:
+        style = {"ok": "green", "partial": "yellow", "failed": "red"}.get(run["status"], "")
+        table.add_row(
+            *[
+                f"[{style}]{run[c]}"
+                if c == "status"
+                else _text(run[c])
+                if run[c] is not None
+                else ""
+                for c in columns
+            ]
+        )
+    console.print(table)
+
+
+def run_detail(console: Console, run: dict[str, Any], items: list[dict[str, Any]]) -> None:
+    console.print(
+        f"[bold]Run #{run['id']}[/bold] {run['job']} {run['status']}"
+        f"{' (dry run)' if run['dry_run'] else ''}, {run['started_at']} -> {run['finished_at']}"
+    )
+    console.print(
+        f"cursor {run['cursor_before'] or '-'} -> {run['cursor_after'] or '-'}; "
+        f"API calls: shopify {run['shopify_calls']}, unleashed {run['unleashed_calls']}"
+    )
+    if run.get("error"):
+        console.print(f"[red]{run['error']}[/red]")
+    if not items:
+        console.print("No items.")
+        return
+    table = Table(title=f"Items of run #{run['id']}")
+    for column in ("entity", "key", "action", "detail", "error"):
+        table.add_column(column)
+    for item in items:
+        style = ACTION_STYLES.get(item["action"], "")
+        rows = _field_rows(item["detail"])
+        detail = (
+            "; ".join(f"{f}: {c} -> {n}" for f, c, n in rows)
+            if rows
+            else _text(item["detail"])
+            if item["detail"]
+            else ""
+        )
+        table.add_row(
+            item["entity"], item["key"], f"[{style}]{item['action']}", detail, item["error"] or ""
+        )
+    console.print(table)
+
+
+def status_view(console: Console, status: dict[str, Any]) -> None:
+    table = Table(title="Jobs")
+    for column in ("job", "cursor", "last run", "result", "finished", "held", "failed"):
+        table.add_column(column)
+    for job, info in status["jobs"].items():
+        last = info.get("last_run") or {}
+        table.add_row(
+            job,
+            info.get("cursor") or "-",
+            f"#{last['id']}" if last else "-",
+            last.get("status", "-"),
+            last.get("finished_at") or "-",
+            str(info.get("held", 0)),
+            str(info.get("failed", 0)),
+        )
+    console.print(table)
+    pending = status.get("pending", [])
+    if pending:
+        held = Table(title="Held and failed items (retried on every run)")
+        for column in ("job", "entity", "key", "action", "reason", "since", "attempts"):
+            held.add_column(column)
+        for row in pending:
+            held.add_row(
+                row["job"],
+                row["entity"],
+                row["key"],
+                row["action"],
+                row["reason"] or "",
+                row["first_seen"],
+                str(row["attempts"]),
+            )
+        console.print(held)
+    events = status.get("events", {})
+    if events:
+        console.print(
+            "Reported after import: "
+            + ", ".join(f"{name} {count}" for name, count in sorted(events.items()))
+        )
+    usage = status["api_calls"]
+    console.print(
+        f"API calls: shopify {usage['shopify']['today']} today, "
+        f"{usage['shopify']['month']} this month; unleashed {usage['unleashed']['today']} today, "
+        f"{usage['unleashed']['month']} this month (Unleashed's quota is monthly)"
+    )
+
+
+def check_view(console: Console, results: list[tuple[str, str, str]]) -> None:
+    """results: (status "ok" | "warn" | "fail", check name, detail)."""
+    marks = {"ok": "[green]✓[/green]", "warn": "[yellow]![/yellow]", "fail": "[red]✗[/red]"}
+    for status, name, detail in results:
+        console.print(f"{marks[status]} {name}" + (f": {detail}" if detail else ""))
+
+
+class ConsoleProgress:
+    """A rich progress bar on a terminal; plain log lines otherwise."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._bar: RichProgressBar | None = None
+        self._task: Any = None
+        self._name = ""
+        self._count = 0
+
+    def start(self, task: str, total: int | None = None) -> None:
+        self.done()
+        self._name, self._count = task, 0
+        if self.console.is_terminal:
+            self._bar = RichProgressBar(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(task, total=total)
+        else:
+            log.info("%s", task)
+
+    def advance(self, amount: int = 1) -> None:
+        self._count += amount
+        if self._bar is not None:
+            self._bar.advance(self._task, amount)
+
+    def done(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+        elif self._name and self._count:
+            log.info("%s: %d done", self._name, self._count)
+        self._name = ""

@@ -1,0 +1,87 @@
+"""What a run did, as plain data: the store persists it, render.py shows it.
+
+Entities and actions are the public vocabulary of SPEC section 5 (`run_items`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Entity = Literal["order", "product", "stock", "fulfillment", "refund"]
+Action = Literal[
+    "create",
+    "update",
+    "unchanged",
+    "hold",
+    "fail",
+    "conflict",
+    "cancelled",
+    "refund",
+    "drift",
+]
+JOBS = ("orders", "products", "inventory", "fulfillments")
+# Items that only report: they never change the exit code (SPEC section 2).
+REPORT_ONLY: frozenset[str] = frozenset({"conflict", "cancelled", "refund", "drift"})
+
+
+@dataclass
+class Item:
+    """One line of `run_items`: what happened (or, in a dry run, would happen) to one record."""
+
+    entity: Entity
+    key: str
+    action: Action
+    detail: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class RunReport:
+    """Everything one job run produced; counts are derived from the items."""
+
+    job: str
+    dry_run: bool
+    started_at: str
+    items: list[Item] = field(default_factory=list)
+    finished_at: str | None = None
+    cursor_before: str | None = None
+    cursor_after: str | None = None
+    error: str | None = None
+    shopify_calls: int = 0
+    unleashed_calls: int = 0
+    run_id: int | None = None
+    safety_stop: bool = False
+
+    def add(self, item: Item) -> Item:
+        self.items.append(item)
+        return item
+
+    def count(self, *actions: str) -> int:
+        return sum(1 for item in self.items if item.action in actions)
+
+    @property
+    def status(self) -> str:
+        """ok | partial | failed, as the `runs.status` column defines them."""
+        if self.error is not None:
+            return "failed"
+        if self.count("hold", "fail"):
+            return "partial"
+        return "ok"
+
+    @property
+    def exit_code(self) -> int:
+        """0 when all planned work is done; 1 when items failed or are held or a safety stop
+        held writes back. Credential and lock failures raise instead of reporting."""
+        if self.safety_stop or self.status != "ok":
+            return 1
+        return 0
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": self.count("create"),
+            "updated": self.count("update"),
+            "unchanged": self.count("unchanged"),
+            "held": self.count("hold"),
+            "failed": self.count("fail"),
+        }
