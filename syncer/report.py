@@ -52,6 +52,9 @@ class RunReport:
     unleashed_calls: int = 0
     run_id: int | None = None
     safety_stop: bool = False
+    # (scope, key) of events reported by this run's items; stored with the items so an
+    # event is marked as reported exactly when its item is in the report.
+    events: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, item: Item) -> Item:
         self.items.append(item)

@@ -288,6 +288,15 @@ class Store:
                     for item in report.items
                 ],
             )
+            if not report.dry_run and report.events:
+                self.conn.executemany(
+                    "INSERT OR IGNORE INTO events (scope, key, run_id, seen_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    [
+                        (scope, key, report.run_id, report.finished_at)
+                        for scope, key in report.events
+                    ],
+                )
             if move_cursor and cursor_job is not None and report.cursor_after is not None:
                 self._set_cursor(cursor_job, report.cursor_after)
             day = report.finished_at[:10]

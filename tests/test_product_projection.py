@@ -198,7 +198,8 @@ def test_field_pairs_compare_equal(
 ) -> None:
     left = from_unleashed(unleashed(**unleashed_overrides))
     right = shop(shopify_node, taxes_included)
-    assert left.problems == () and right.problems == ()
+    assert left.problems == ()
+    assert right.problems == ()
     assert left.value(field) == right.value(field)
 
 

@@ -64,8 +64,7 @@ def build_query(params: Sequence[tuple[str, str]]) -> tuple[str, str]:
     """
     signed = "&".join(f"{key}={value}" for key, value in params)
     sent = "&".join(
-        f"{quote(key, safe=_QUERY_SAFE)}={quote(value, safe=_QUERY_SAFE)}"
-        for key, value in params
+        f"{quote(key, safe=_QUERY_SAFE)}={quote(value, safe=_QUERY_SAFE)}" for key, value in params
     )
     return signed, sent
 
@@ -104,22 +103,29 @@ def format_since(moment: datetime) -> str:
 
 
 def dumps_json(value: Any) -> str:
-    """JSON text with `Decimal` written as an exact number (json.dumps would need floats)."""
+    """JSON text with `Decimal` written as an exact number (json.dumps would need floats).
+
+    Decimals go through the fast C encoder as marked strings that are then unquoted.
+    """
+    text = json.dumps(value, default=_decimal_marker, ensure_ascii=False)
+    return _DECIMAL_MARK_RE.sub(r"\1", text) if _DECIMAL_MARK in text else text
+
+
+_DECIMAL_MARK = "\\u0000#dec:"
+_DECIMAL_MARK_RE = re.compile(r'"\\u0000#dec:([-0-9.E+]+)"')
+
+
+def _decimal_marker(value: Any) -> str:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"cannot send the non-finite number {value} to Unleashed")
-        text = format(value, "f")
-        return text
-    if isinstance(value, Mapping):
-        items = ",".join(f"{json.dumps(str(k))}:{dumps_json(v)}" for k, v in value.items())
-        return "{" + items + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(dumps_json(v) for v in value) + "]"
+        return f"\x00#dec:{value:f}"
     if isinstance(value, datetime):
         raise TypeError(
-            "datetime in a request body: format it first (e.g. format_since) so the zone is explicit"
+            "datetime in a request body: format it first (e.g. format_since) "
+            "so the zone is explicit"
         )
-    return json.dumps(value)
+    raise TypeError(f"cannot send {type(value).__name__} as JSON: {value!r}")
 
 
 def loads_json(text: str) -> Any:
@@ -232,8 +238,9 @@ class UnleashedClient:
         try:
             return loads_json(response.text)
         except ValueError as exc:
+            excerpt = self.http.redact(response.text[:200])
             raise ApiError(
-                f"unleashed {kind}: the reply is not JSON ({self.http.redact(response.text[:200])!r})",
+                f"unleashed {kind}: the reply is not JSON ({excerpt!r})",
                 api=API,
                 status=response.status_code,
             ) from exc
@@ -528,9 +535,7 @@ class UnleashedClient:
         )
         return dict(reply or {})
 
-    def iter_credit_notes(
-        self, modified_since: datetime | None = None
-    ) -> Iterator[dict[str, Any]]:
+    def iter_credit_notes(self, modified_since: datetime | None = None) -> Iterator[dict[str, Any]]:
         params: list[tuple[str, str]] = []
         if modified_since is not None:
             params.append(("modifiedSince", format_since(modified_since)))

@@ -262,8 +262,9 @@ def plan_inventory(
     plan = InventoryPlan()
     levels, duplicates = _index_levels(shopify)
     skus_in_shopify = {sku for sku, _ in levels} | set(duplicates)
-    rows = _unique_rows(unleashed, plan)
-    seen: set[tuple[str, str]] = set()
+    rows, failed = _unique_rows(unleashed, plan, locations)
+    # Keys already reported: never report them again as missing from Unleashed.
+    seen = {(sku, locations[code]) for sku, code in failed if code in locations}
     for row in rows:
         location_gid = locations.get(row.warehouse_code) if row.warehouse_code else None
         if location_gid is None:
@@ -435,7 +436,9 @@ def _index_levels(
     return levels, duplicates
 
 
-def _unique_rows(unleashed: Sequence[StockRow], plan: InventoryPlan) -> list[StockRow]:
+def _unique_rows(
+    unleashed: Sequence[StockRow], plan: InventoryPlan, locations: Mapping[str, str]
+) -> tuple[list[StockRow], set[tuple[str, str]]]:
     """Drop repeated identical rows (page overlap); fail a SKU@WAREHOUSE listed with two values."""
     by_key: dict[tuple[str, str], StockRow] = {}
     conflicting: dict[tuple[str, str], list[StockRow]] = {}
@@ -446,6 +449,9 @@ def _unique_rows(unleashed: Sequence[StockRow], plan: InventoryPlan) -> list[Sto
             conflicting.setdefault(key, [first]).append(row)
     for (sku, warehouse), rows in conflicting.items():
         del by_key[(sku, warehouse)]
+        if warehouse not in locations:
+            plan.unmapped_rows += 1
+            continue
         plan.items.append(
             Item(
                 "stock",
@@ -456,7 +462,7 @@ def _unique_rows(unleashed: Sequence[StockRow], plan: InventoryPlan) -> list[Sto
                 "different AvailableQty; nothing written, re-run to read it again",
             )
         )
-    return list(by_key.values())
+    return list(by_key.values()), set(conflicting)
 
 
 def _check_locations(locations: Mapping[str, str]) -> None:

@@ -127,9 +127,7 @@ def make_world(
             )
         )
     skus = [v.sku for p in catalogue for v in p.variants]
-    stock = {
-        (sku, code): rng.randrange(0, 60) for sku in skus for code, _ in WAREHOUSES
-    }
+    stock = {(sku, code): rng.randrange(0, 60) for sku in skus for code, _ in WAREHOUSES}
     people = [
         (first, last, f"{first.lower()}.{last.lower()}@example.com")
         for first in _FIRST
@@ -145,8 +143,7 @@ def make_world(
     for index in range(orders):
         first, last, email = people[index % len(people)]
         lines = [
-            Line(sku=rng.choice(skus), quantity=rng.randint(1, 3))
-            for _ in range(rng.randint(1, 3))
+            Line(sku=rng.choice(skus), quantity=rng.randint(1, 3)) for _ in range(rng.randint(1, 3))
         ]
         order_list.append(
             Order(

@@ -57,8 +57,18 @@ CENT = Decimal("0.01")
 # Sales-order statuses that hold stock for the order's undispatched quantities.
 ALLOCATING_STATUSES = frozenset({"Placed", "Backordered", "Open", "Picking", "Picked", "Packed"})
 ORDER_STATUSES = frozenset(
-    {"Parked", "Placed", "Backordered", "Open", "Picking", "Picked", "Packed", "Dispatched",
-     "Completed", "Deleted"}
+    {
+        "Parked",
+        "Placed",
+        "Backordered",
+        "Open",
+        "Picking",
+        "Picked",
+        "Packed",
+        "Dispatched",
+        "Completed",
+        "Deleted",
+    }
 )
 CREATE_STATUSES = ("Parked", "Placed")
 _NAMESPACE = uuid.UUID("6f1d3c8e-8a4e-4d8b-9a57-2c1f0b7e5d10")
@@ -261,7 +271,10 @@ class UnleashedSandbox:
                         "ProductCode": variant.sku,
                         "ProductDescription": title,
                         "DefaultSellPrice": variant.price,
-                        "SellPriceTier1": {"Name": "Sell Price Tier 1", "Value": str(variant.price)},
+                        "SellPriceTier1": {
+                            "Name": "Sell Price Tier 1",
+                            "Value": str(variant.price),
+                        },
                         "Barcode": variant.barcode,
                         "Weight": variant.weight_kg,
                         "ProductGroup": {"GroupName": product.product_type},
@@ -342,9 +355,7 @@ class UnleashedSandbox:
                 record[key] = value
         return record
 
-    def _new_customer_record(
-        self, guid: str, fields: Mapping[str, Any], ms: int
-    ) -> dict[str, Any]:
+    def _new_customer_record(self, guid: str, fields: Mapping[str, Any], ms: int) -> dict[str, Any]:
         name = str(fields.get("CustomerName") or "")
         first, _, last = name.partition(" ")
         record: dict[str, Any] = {
@@ -569,9 +580,8 @@ class UnleashedSandbox:
                     )
                 ]
             )
-        parts = [int(p) if p else 0 for p in match.groups()]
         try:
-            moment = datetime(*parts[:6], tzinfo=UTC)  # type: ignore[misc]
+            moment = _utc(match)
         except ValueError:
             raise Invalid([("modifiedSince", f"modifiedSince {raw!r} is not a date")]) from None
         if resource in self._day_granular or "*" in self._day_granular:
@@ -629,29 +639,47 @@ class UnleashedSandbox:
         return warehouse
 
     def _stock_row(self, guid: str, warehouse_code: str) -> dict[str, Any]:
-        product = self._products[guid]
-        warehouse = self._warehouses[warehouse_code]
-        row = self._stock.get((guid, warehouse_code))
-        qty = row.qty if row else Decimal(0)
-        allocated = self._allocated.get((guid, warehouse_code), Decimal(0))
         return self._stock_record(
-            product,
-            warehouse,
-            qty,
-            allocated,
-            row.avg_cost if row else Decimal(0),
-            row.modified if row else product["_mod"],
+            self._products[guid],
+            self._warehouses[warehouse_code],
+            *self._figures(guid, warehouse_code),
         )
 
+    def _figures(self, guid: str, warehouse_code: str) -> tuple[Decimal, Decimal, Decimal, int]:
+        """(on hand, allocated, average cost, last modified) of one product in one warehouse."""
+        row = self._stock.get((guid, warehouse_code))
+        allocated = self._allocated.get((guid, warehouse_code), Decimal(0))
+        if row is None:
+            return Decimal(0), allocated, Decimal(0), self._products[guid]["_mod"]
+        return row.qty, allocated, row.avg_cost, row.modified
+
     def _stock_total(self, guid: str) -> dict[str, Any]:
-        rows = [(code, row) for (g, code), row in self._stock.items() if g == guid]
-        qty = sum((row.qty for _, row in rows), Decimal(0))
-        allocated = sum(
-            (q for (g, _), q in self._allocated.items() if g == guid), Decimal(0)
-        )
-        modified = max((row.modified for _, row in rows), default=self._products[guid]["_mod"])
-        avg = rows[0][1].avg_cost if rows else Decimal(0)
-        return self._stock_record(self._products[guid], None, qty, allocated, avg, modified)
+        figures = self._total_figures({guid})[guid]
+        return self._stock_record(self._products[guid], None, *figures)
+
+    def _total_figures(self, guids: set[str]) -> dict[str, tuple[Decimal, Decimal, Decimal, int]]:
+        """Company-wide figures (summed over warehouses) for these products, in one pass."""
+        qty: dict[str, Decimal] = {g: Decimal(0) for g in guids}
+        allocated: dict[str, Decimal] = {g: Decimal(0) for g in guids}
+        modified: dict[str, int] = {}
+        avg: dict[str, Decimal] = {}
+        for (g, _), row in self._stock.items():
+            if g in qty:
+                qty[g] += row.qty
+                modified[g] = max(modified.get(g, row.modified), row.modified)
+                avg.setdefault(g, row.avg_cost)
+        for (g, _), amount in self._allocated.items():
+            if g in allocated:
+                allocated[g] += amount
+        return {
+            g: (
+                qty[g],
+                allocated[g],
+                avg.get(g, Decimal(0)),
+                modified.get(g, self._products[g]["_mod"]),
+            )
+            for g in guids
+        }
 
     def _stock_record(
         self,
@@ -683,25 +711,35 @@ class UnleashedSandbox:
         }
 
     def _list_stock(self, params: dict[str, str], since: int | None) -> list[dict[str, Any]]:
+        """Rows of one warehouse, or company-wide rows; only the page asked for is rendered."""
         code = params.get("warehousecode")
         ids = {g.strip().lower() for g in params.get("productid", "").split(",") if g.strip()}
         prefix = params.get("productcode", "").upper()
         keys = set(self._stock) | {k for k, q in self._allocated.items() if q}
+        warehouse: dict[str, Any] | None = None
         if code:
-            wanted = self._warehouse(code)["WarehouseCode"].upper()
-            guids = {g for g, w in keys if w == wanted}
-            rows = [self._stock_row(g, wanted) for g in guids]
+            warehouse = self._warehouse(code)
+            wanted = warehouse["WarehouseCode"].upper()
+            figures = {g: self._figures(g, wanted) for g, w in keys if w == wanted}
         else:
-            guids = {g for g, _ in keys}
-            rows = [self._stock_total(g) for g in guids]
-        if ids:
-            rows = [r for r in rows if r["ProductGuid"] in ids]
-        if prefix:
-            rows = [r for r in rows if str(r["ProductCode"]).upper().startswith(prefix)]
-        if since is not None:
-            rows = [r for r in rows if _wire_ms(r["LastModifiedOn"]) >= since]
-        rows.sort(key=lambda r: str(r["ProductCode"]).upper())
-        return [{"_render": _frozen(r)} for r in rows]
+            figures = self._total_figures({g for g, _ in keys})
+        entries = []
+        for guid, numbers in figures.items():
+            product = self._products[guid]
+            if ids and guid not in ids:
+                continue
+            if prefix and not str(product["ProductCode"]).upper().startswith(prefix):
+                continue
+            if since is not None and numbers[3] < since:
+                continue
+            entries.append(
+                {
+                    "_code": str(product["ProductCode"]).upper(),
+                    "_render": _deferred(self._stock_record, product, warehouse, *numbers),
+                }
+            )
+        entries.sort(key=lambda e: e["_code"])
+        return entries
 
     def _list_customers(self, params: dict[str, str], since: int | None) -> list[dict[str, Any]]:
         email = params.get("contactemail", "").upper()
@@ -728,7 +766,9 @@ class UnleashedSandbox:
         if number is not None:  # overrides every other filter
             guid = self._order_numbers.get(number.upper())
             return [self._orders[guid]] if guid else []
-        statuses = {s.strip().upper() for s in params.get("orderstatus", "").split(",") if s.strip()}
+        statuses = {
+            s.strip().upper() for s in params.get("orderstatus", "").split(",") if s.strip()
+        }
         customer = params.get("customercode", "").upper()
         warehouse = params.get("warehousecode", "").upper()
         items = []
@@ -899,7 +939,7 @@ class UnleashedSandbox:
             elif isinstance(group, dict) and isinstance(group.get("GroupName"), str):
                 fields["ProductGroup"] = self._group(group["GroupName"])
             else:
-                problems.append(("ProductGroup", "ProductGroup must be {\"GroupName\": ...}"))
+                problems.append(("ProductGroup", 'ProductGroup must be {"GroupName": ...}'))
         for flag in ("Obsolete", "NeverDiminishing"):
             if flag in fields and not isinstance(fields[flag], bool):
                 problems.append((flag, f"{flag} must be true or false"))
@@ -924,7 +964,7 @@ class UnleashedSandbox:
         if value is None:
             return {"Name": name, "Value": None}
         if not isinstance(value, dict):
-            problems.append((name, f"{name} must be {{\"Name\": ..., \"Value\": \"...\"}}"))
+            problems.append((name, f'{name} must be {{"Name": ..., "Value": "..."}}'))
             return value
         raw = value.get("Value")
         if raw is not None and not isinstance(raw, str):
@@ -1016,8 +1056,10 @@ class UnleashedSandbox:
         status = body.get("OrderStatus")
         if status not in CREATE_STATUSES:
             problems.append(
-                ("OrderStatus", f"OrderStatus must be one of {', '.join(CREATE_STATUSES)}, "
-                 f"got {status!r}")
+                (
+                    "OrderStatus",
+                    f"OrderStatus must be one of {', '.join(CREATE_STATUSES)}, got {status!r}",
+                )
             )
         customer = self._customer_ref(body.get("Customer"), problems)
         warehouse = self._warehouse_ref(body.get("Warehouse"), problems)
@@ -1026,8 +1068,12 @@ class UnleashedSandbox:
         exchange = body.get("ExchangeRate", 1)
         exchange_rate = _number(exchange, "ExchangeRate", problems)
         lines = self._lines(
-            body.get("SalesOrderLines"), "SalesOrderLines", "OrderQuantity", "UnitPrice",
-            rate, problems,
+            body.get("SalesOrderLines"),
+            "SalesOrderLines",
+            "OrderQuantity",
+            "UnitPrice",
+            rate,
+            problems,
         )
         self._check_totals(body, lines, problems)
         texts = self._texts(body, problems)
@@ -1040,7 +1086,9 @@ class UnleashedSandbox:
         ms = self._tick()
         if number in (None, ""):
             number = self._next_number("SO", self._order_numbers)
-        assert customer is not None and warehouse is not None and tax is not None
+        assert customer is not None
+        assert warehouse is not None
+        assert tax is not None
         order: dict[str, Any] = {
             "Guid": guid,
             "OrderNumber": number,
@@ -1069,9 +1117,7 @@ class UnleashedSandbox:
             "_mod": ms,
             "_created": ms,
             "_outstanding": {
-                line["LineNumber"]: line["OrderQuantity"]
-                for line in lines
-                if line.get("_stocked")
+                line["LineNumber"]: line["OrderQuantity"] for line in lines if line.get("_stocked")
             },
             "_applied": {},
         }
@@ -1153,7 +1199,10 @@ class UnleashedSandbox:
             return None, None
         rates = [
             _number(v, where, problems)
-            for v, where in ((body.get("TaxRate"), "TaxRate"), (tax_value.get("TaxRate"), "Tax.TaxRate"))
+            for v, where in (
+                (body.get("TaxRate"), "TaxRate"),
+                (tax_value.get("TaxRate"), "Tax.TaxRate"),
+            )
             if v is not None
         ]
         if not rates:
@@ -1162,8 +1211,11 @@ class UnleashedSandbox:
         for rate in rates:
             if rate is not None and rate != record["TaxRate"]:
                 problems.append(
-                    ("TaxRate", f"TaxRate {rate} does not match tax code {record['TaxCode']} "
-                     f"({record['TaxRate']})")
+                    (
+                        "TaxRate",
+                        f"TaxRate {rate} does not match tax code {record['TaxCode']} "
+                        f"({record['TaxRate']})",
+                    )
                 )
         return (
             {
@@ -1198,7 +1250,9 @@ class UnleashedSandbox:
             count = len(problems)
             line_number = raw.get("LineNumber")
             if isinstance(line_number, bool) or not isinstance(line_number, int):
-                problems.append((f"{where}.LineNumber", f"{where}.LineNumber must be a whole number"))
+                problems.append(
+                    (f"{where}.LineNumber", f"{where}.LineNumber must be a whole number")
+                )
             elif line_number in numbers:
                 problems.append((f"{where}.LineNumber", f"Line number {line_number} is repeated"))
             else:
@@ -1210,17 +1264,28 @@ class UnleashedSandbox:
             if line_type not in (None, "Charge"):
                 problems.append((f"{where}.LineType", f"Unknown LineType {line_type!r}"))
             elif line_type == "Charge":
-                text = product_value.get("ProductDescription") if isinstance(product_value, dict) else None
+                text = (
+                    product_value.get("ProductDescription")
+                    if isinstance(product_value, dict)
+                    else None
+                )
                 if not isinstance(text, str) or not text.strip():
                     problems.append(
-                        (f"{where}.Product", f"{where}: a charge line needs Product.ProductDescription")
+                        (
+                            f"{where}.Product",
+                            f"{where}: a charge line needs Product.ProductDescription",
+                        )
                     )
                 else:
                     product = {"Guid": None, "ProductCode": None, "ProductDescription": text}
             else:
                 record = self._product_of(product_value)
                 if record is None:
-                    code = product_value.get("ProductCode") if isinstance(product_value, dict) else None
+                    code = (
+                        product_value.get("ProductCode")
+                        if isinstance(product_value, dict)
+                        else None
+                    )
                     problems.append(
                         (f"{where}.Product", f"Product with code {code!r} does not exist")
                         if code
@@ -1243,7 +1308,9 @@ class UnleashedSandbox:
             tax = self._required_number(raw, "LineTax", where, problems)
             discount = Decimal(0)
             if raw.get("DiscountRate") is not None:
-                discount = _number(raw["DiscountRate"], f"{where}.DiscountRate", problems) or Decimal(0)
+                discount = _number(
+                    raw["DiscountRate"], f"{where}.DiscountRate", problems
+                ) or Decimal(0)
             if qty is not None and qty <= 0:
                 problems.append((f"{where}.{qty_name}", f"{where}.{qty_name} must be more than 0"))
             rate = order_rate
@@ -1254,21 +1321,28 @@ class UnleashedSandbox:
             if raw.get("TaxRate") is not None:
                 rate = _number(raw["TaxRate"], f"{where}.TaxRate", problems)
             if len(problems) == count and None not in (qty, price, total, tax, rate):
-                assert qty is not None and price is not None and total is not None
-                assert tax is not None and rate is not None
+                assert qty is not None
+                assert price is not None
+                assert total is not None
+                assert tax is not None
+                assert rate is not None
                 expected_total = round_money(qty * price * (1 - discount))
                 if total != expected_total:
                     problems.append(
-                        (f"{where}.LineTotal",
-                         f"Line {line_number}: LineTotal {total} should be {expected_total} "
-                         f"({qty_name} {qty} x {price_name} {price}, rounded to the cent)")
+                        (
+                            f"{where}.LineTotal",
+                            f"Line {line_number}: LineTotal {total} should be {expected_total} "
+                            f"({qty_name} {qty} x {price_name} {price}, rounded to the cent)",
+                        )
                     )
                 expected_tax = round_money(total * rate)
                 if tax != expected_tax:
                     problems.append(
-                        (f"{where}.LineTax",
-                         f"Line {line_number}: LineTax {tax} should be {expected_tax} "
-                         f"(LineTotal {total} x TaxRate {rate}, rounded to the cent)")
+                        (
+                            f"{where}.LineTax",
+                            f"Line {line_number}: LineTax {tax} should be {expected_tax} "
+                            f"(LineTotal {total} x TaxRate {rate}, rounded to the cent)",
+                        )
                     )
             lines.append(
                 {
@@ -1323,11 +1397,15 @@ class UnleashedSandbox:
                     (name, f"{name} {values[name]} should be {expected} (the sum of the lines)")
                 )
         sub_total, tax_total = values["SubTotal"], values["TaxTotal"]
-        assert sub_total is not None and tax_total is not None
+        assert sub_total is not None
+        assert tax_total is not None
         if values["Total"] != sub_total + tax_total:
             problems.append(
-                ("Total", f"Total {values['Total']} should be {sub_total + tax_total} "
-                 "(SubTotal + TaxTotal)")
+                (
+                    "Total",
+                    f"Total {values['Total']} should be {sub_total + tax_total} "
+                    "(SubTotal + TaxTotal)",
+                )
             )
 
     def _texts(self, body: Mapping[str, Any], problems: list[tuple[str, str]]) -> dict[str, Any]:
@@ -1353,9 +1431,8 @@ class UnleashedSandbox:
                 return int(wire.group(1))
             match = _SINCE_RE.match(value)
             if match:
-                parts = [int(p) if p else 0 for p in match.groups()]
                 try:
-                    return int(datetime(*parts[:6], tzinfo=UTC).timestamp() * 1000)  # type: ignore[misc]
+                    return int(_utc(match).timestamp() * 1000)
                 except ValueError:
                     pass
         problems.append((name, f"{name} {value!r} is not a date (use yyyy-MM-ddTHH:mm:ss)"))
@@ -1562,7 +1639,9 @@ class UnleashedSandbox:
     def set_order_status(self, guid_or_number: str, status: str) -> dict[str, Any]:
         """Move an order along (e.g. Parked -> Placed), re-allocating its stock."""
         if status not in ORDER_STATUSES:
-            raise ValueError(f"unknown order status {status!r}; use one of {sorted(ORDER_STATUSES)}")
+            raise ValueError(
+                f"unknown order status {status!r}; use one of {sorted(ORDER_STATUSES)}"
+            )
         with self._lock:
             order = self._order(guid_or_number)
             order["OrderStatus"] = status
@@ -1765,6 +1844,12 @@ class UnleashedSandbox:
         return None
 
 
+def _utc(match: re.Match[str]) -> datetime:
+    """A UTC datetime from a `_SINCE_RE` match (the time part defaults to midnight)."""
+    year, month, day, hour, minute, second = (int(p) if p else 0 for p in match.groups())
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+
+
 def _exact(value: Any) -> Any:
     """Control bodies arrive through json.loads: turn floats back into exact Decimals."""
     return Decimal(str(value)) if isinstance(value, float) else value
@@ -1775,5 +1860,6 @@ def _wire_ms(value: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _frozen(row: dict[str, Any]) -> Callable[[], dict[str, Any]]:
-    return lambda: row
+def _deferred(build: Callable[..., dict[str, Any]], *args: Any) -> Callable[[], dict[str, Any]]:
+    """Build a record only when its page is served (a stock listing can hold 20,000 rows)."""
+    return lambda: build(*args)

@@ -1,0 +1,497 @@
+"""`sync orders`: paid Shopify orders become Unleashed sales orders, exactly once.
+
+The run reads every order updated in the window [cursor - overlap, run start] (plus orders held
+or left unresolved by earlier runs), decides per order, and records each outcome:
+
+- a new selected order is mapped (pure, orders/mapping.py); unknown SKUs hold it whole;
+- its ledger row ("sending", with the deterministic Guid) is committed BEFORE the POST, so a
+  crash or a lost reply is resolved next time by `GET /SalesOrders/{guid}`, never by a blind
+  re-post;
+- an order already sent is never sent again; its edits, cancellation and refunds are reported
+  once each (orders/events.py) and, with `refunds: credit_note`, each refund becomes one free
+  credit note under the same ledger discipline.
+
+The cursor becomes the run's start time only when every order of the window has been created,
+held or recorded as failed (held and failed orders are retried on every run regardless).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from syncer.engine import Context, Options
+from syncer.errors import DataError, NotFound, OutcomeUnknown
+from syncer.orders.credit import credit_reference, map_free_credit
+from syncer.orders.events import SentSnapshot, detect_events
+from syncer.orders.mapping import (
+    MappedOrder,
+    MappingError,
+    OrderSettings,
+    credit_note_guid,
+    customer_code_for,
+    customer_guid,
+    customer_request,
+    is_selected,
+    map_sales_order,
+    new_customer_payload,
+    sales_order_guid,
+)
+from syncer.report import Item, RunReport
+
+log = logging.getLogger("syncer.orders")
+
+JOB = "orders"
+OVERLAP = timedelta(minutes=5)  # re-read a little: records stamped at a window edge show late
+LINK = "order"
+CUSTOMER_LINK = "customer"
+CREDIT_LINK = "credit_note"
+PRODUCT_LINK = "product"
+
+
+def settings_from(ctx: Context) -> OrderSettings:
+    o = ctx.config.orders
+    return OrderSettings(
+        order_number_prefix=o.order_number_prefix,
+        order_status=o.order_status,  # type: ignore[arg-type]
+        warehouse=o.warehouse,
+        tax_code=o.tax_code,
+        shipping_mode=o.shipping.mode,  # type: ignore[arg-type]
+        shipping_product_code=o.shipping.product_code,
+        financial_statuses=o.financial_statuses,
+        include_test_orders=o.include_test_orders,
+    )
+
+
+def shop_key(ctx: Context) -> str:
+    """The shop part of every deterministic Guid: the configured shop without scheme, so
+    `example.myshopify.com` and `https://example.myshopify.com/` give the same Guids."""
+    shop = ctx.config.shopify.shop.strip().lower()
+    return shop.split("://", 1)[-1].rstrip("/")
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def window_start(ctx: Context, report: RunReport, options: Options) -> datetime | None:
+    """Where this run starts reading: --since, else cursor minus overlap, never before
+    `orders.start`. None (no cursor, no start) reads every order Shopify returns."""
+    start = ctx.config.orders.start
+    if options.since is not None:
+        return options.since
+    if report.cursor_before:
+        since = parse_iso(report.cursor_before) - OVERLAP
+        return max(since, start) if start else since
+    return start
+
+
+def search_query(since: datetime | None, until: datetime) -> str:
+    """Shopify search syntax; dates must be quoted or the time part is ignored."""
+    terms = [f"updated_at:<='{iso(until)}'"]
+    if since is not None:
+        terms.insert(0, f"updated_at:>='{iso(since)}'")
+    return " ".join(terms)
+
+
+def run(ctx: Context, report: RunReport, options: Options) -> None:
+    OrdersRun(ctx, report, options).execute()
+
+
+class OrdersRun:
+    """One orders run; state lives here only for the duration of the run."""
+
+    def __init__(self, ctx: Context, report: RunReport, options: Options) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.report = report
+        self.options = options
+        self.settings = settings_from(ctx)
+        self.shop = shop_key(ctx)
+        self.currency: str | None = None
+        self.customer_codes: dict[str, str] = {}
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self, since: datetime | None, until: datetime) -> tuple[list[dict[str, Any]], bool]:
+        """Orders of the window (oldest change first), then unresolved earlier ones.
+        Returns (orders, truncated) where truncated means --limit cut the window short."""
+        ctx = self.ctx
+        ctx.progress.start("Reading Shopify orders")
+        window: list[dict[str, Any]] = []
+        for order in ctx.shopify.iter_orders(search_query(since, until)):
+            window.append(order)
+            ctx.progress.advance()
+        ctx.progress.done()
+        window.sort(key=lambda o: (str(o.get("updatedAt") or ""), str(o.get("id"))))
+        truncated = False
+        if self.options.limit is not None and len(window) > self.options.limit:
+            window = window[: self.options.limit]
+            truncated = True
+        seen = {str(o.get("id")) for o in window}
+        retry = [
+            str(row["ref"] or row["key"])
+            for row in self.store.pending(JOB, "order")
+            if (row["ref"] or row["key"]) not in seen
+        ]
+        retry += [
+            str(link["key"])
+            for link in self.store.links(LINK, status="sending")
+            if link["key"] not in seen and link["key"] not in retry
+        ]
+        if retry:
+            window.extend(ctx.shopify.orders_by_ids(retry))
+        return window, truncated
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        ctx, report = self.ctx, self.report
+        until = ctx.now()
+        since = window_start(ctx, report, self.options)
+        orders, truncated = self.read(since, until)
+
+        to_send: list[dict[str, Any]] = []
+        for order in orders:
+            gid = str(order.get("id") or "")
+            if not gid:
+                report.add(Item("order", "?", "fail", error="an order without an id was skipped"))
+                continue
+            link = self.store.link(LINK, gid)
+            if link is not None and link["status"] == "sending":
+                link = self.resolve_sending(order, link)
+            if link is not None and link["status"] == "created":
+                self.after_import(order, link)
+                continue
+            selected, reason = is_selected(order, self.settings)
+            if not selected:
+                self.forget_pending(order, reason)
+                continue
+            to_send.append(order)
+
+        if to_send:
+            known = self.known_product_codes(to_send)
+            ctx.progress.start("Sending orders to Unleashed", total=len(to_send))
+            for order in to_send:
+                self.send(order, known)
+                ctx.progress.advance()
+            ctx.progress.done()
+
+        if truncated and orders:
+            last = max(str(o.get("updatedAt") or "") for o in orders[: self.options.limit])
+            report.cursor_after = last or report.cursor_before
+        else:
+            report.cursor_after = iso(until)
+        if report.cursor_before and report.cursor_after and not truncated:
+            # --since reads an older window once; it never moves the cursor backwards.
+            report.cursor_after = max(report.cursor_after, report.cursor_before)
+
+    # -- sending one order -----------------------------------------------------------------
+
+    def known_product_codes(self, orders: Iterable[Mapping[str, Any]]) -> set[str]:
+        """Which SKUs of these orders exist in Unleashed: one batched look-up for the run."""
+        skus: set[str] = set()
+        for order in orders:
+            for line in (order.get("lineItems") or {}).get("nodes") or []:
+                if isinstance(line, Mapping) and line.get("sku"):
+                    skus.add(str(line["sku"]))
+        if self.settings.shipping_mode == "product":
+            skus.add(self.settings.shipping_product_code)
+        if not skus:
+            return set()
+        guids = {
+            link["key"]: link["data"].get("unleashed_guid") or link["remote_id"]
+            for link in self.store.links(PRODUCT_LINK)
+            if link["key"] in skus and (link["data"].get("unleashed_guid") or link["remote_id"])
+        }
+        found = self.ctx.unleashed.products_by_codes(sorted(skus), known_guids=guids)
+        return {code for code, product in found.items() if not product.get("Obsolete")}
+
+    def send(self, order: Mapping[str, Any], known: set[str]) -> None:
+        report = self.report
+        gid = str(order["id"])
+        name = str(order.get("name") or gid)
+        guid = sales_order_guid(self.shop, gid)
+        try:
+            draft = map_sales_order(order, self.settings, guid=guid, customer_code="?")
+        except MappingError as exc:
+            self.fail(order, f"cannot map the order: {exc}")
+            return
+        missing = draft.missing_from(known)
+        if missing:
+            reason = "no Unleashed product for SKU " + ", ".join(missing)
+            report.add(
+                Item(
+                    "order", name, "hold", {"missing_skus": missing, "reason": reason}, error=reason
+                )
+            )
+            if not report.dry_run:
+                self.store.set_pending(
+                    JOB,
+                    "order",
+                    gid,
+                    ref=gid,
+                    action="hold",
+                    reason=reason,
+                    data={"name": name, "missing_skus": missing},
+                )
+            return
+        try:
+            customer = self.customer_for(order)
+            mapped = map_sales_order(order, self.settings, guid=guid, customer_code=customer)
+        except MappingError as exc:
+            self.fail(order, f"cannot map the order: {exc}")
+            return
+        except DataError as exc:
+            self.fail(order, f"cannot find or create its customer: {exc}")
+            return
+        detail = order_detail(mapped, customer)
+        if report.dry_run:
+            report.add(Item("order", name, "create", detail))
+            return
+        ledger = {
+            "name": name,
+            "order_number": mapped.payload.get("OrderNumber"),
+            "sent": SentSnapshot.from_mapped(mapped).to_json(),
+            "customer": customer,
+        }
+        self.store.put_link(LINK, gid, status="sending", remote_id=guid, data=ledger)
+        try:
+            self.post_sales_order(guid, mapped.payload)
+        except (OutcomeUnknown, DataError) as exc:
+            status = "sending" if isinstance(exc, OutcomeUnknown) else "failed"
+            self.store.put_link(LINK, gid, status=status, remote_id=guid, data=ledger)
+            self.fail(order, str(exc), detail)
+            return
+        self.store.put_link(LINK, gid, status="created", remote_id=guid, data=ledger)
+        self.store.clear_pending(JOB, "order", gid)
+        report.add(Item("order", name, "create", detail))
+
+    def post_sales_order(self, guid: str, payload: Mapping[str, Any]) -> None:
+        """POST once; after an ambiguous failure or a rejection, look the Guid up before
+        anything is sent again (a lost reply may have created it)."""
+        unleashed = self.ctx.unleashed
+        try:
+            unleashed.create_sales_order(guid, payload)
+            return
+        except OutcomeUnknown:
+            if unleashed.get_sales_order(guid) is not None:
+                return
+            log.info("sales order %s not found after a lost reply; sending it again", guid)
+        except DataError:
+            if unleashed.get_sales_order(guid) is not None:
+                return  # "duplicate Guid": an earlier attempt went through
+            raise
+        unleashed.create_sales_order(guid, payload)
+
+    def resolve_sending(self, order: Mapping[str, Any], link: dict[str, Any]) -> dict[str, Any]:
+        """A ledger row left "sending" by a crash or a lost reply: ask Unleashed."""
+        if self.report.dry_run:
+            return link
+        guid = str(link["remote_id"])
+        if self.ctx.unleashed.get_sales_order(guid) is not None:
+            self.store.put_link(
+                LINK, link["key"], status="created", remote_id=guid, data=link["data"]
+            )
+            self.store.clear_pending(JOB, "order", link["key"])
+            self.report.add(
+                Item(
+                    "order",
+                    str(order.get("name") or link["key"]),
+                    "create",
+                    {
+                        "order_number": link["data"].get("order_number"),
+                        "note": "found in Unleashed after an interrupted run",
+                    },
+                )
+            )
+            link = dict(link, status="created")
+        return link
+
+    def fail(
+        self, order: Mapping[str, Any], error: str, detail: dict[str, Any] | None = None
+    ) -> None:
+        gid = str(order.get("id"))
+        name = str(order.get("name") or gid)
+        self.report.add(Item("order", name, "fail", detail or {}, error=error))
+        if not self.report.dry_run:
+            self.store.set_pending(
+                JOB, "order", gid, ref=gid, action="fail", reason=error, data={"name": name}
+            )
+
+    def forget_pending(self, order: Mapping[str, Any], reason: str) -> None:
+        """A held or failed order that is no longer selected (cancelled, refunded): stop
+        retrying it."""
+        gid = str(order.get("id"))
+        if not self.report.dry_run and any(
+            (row["ref"] or row["key"]) == gid for row in self.store.pending(JOB, "order")
+        ):
+            self.store.clear_pending(JOB, "order", gid)
+            log.info(
+                "%s is no longer sent (%s); dropped from the retry list", order.get("name"), reason
+            )
+
+    # -- customers -------------------------------------------------------------------------
+
+    def customer_for(self, order: Mapping[str, Any]) -> str:
+        """The Unleashed customer code for an order, per `orders.customer.mode`."""
+        cfg = self.ctx.config.orders.customer
+        if cfg.mode == "single":
+            return cfg.code
+        request = customer_request(order)
+        if not request.email:
+            return cfg.code
+        email = request.email
+        if email in self.customer_codes:
+            return self.customer_codes[email]
+        link = self.store.link(CUSTOMER_LINK, email)
+        if link is not None:
+            self.customer_codes[email] = str(link["remote_id"])
+            return self.customer_codes[email]
+        unleashed = self.ctx.unleashed
+        matches = unleashed.find_customers_by_email(email)
+        if matches:
+            code = str(matches[0]["CustomerCode"])
+        else:
+            code = customer_code_for(email)
+            if not self.report.dry_run:
+                self.create_customer(order, email, code)
+        if not self.report.dry_run:
+            self.store.put_link(CUSTOMER_LINK, email, status="linked", remote_id=code)
+        self.customer_codes[email] = code
+        return code
+
+    def create_customer(self, order: Mapping[str, Any], email: str, code: str) -> None:
+        unleashed = self.ctx.unleashed
+        guid = customer_guid(self.shop, email)
+        currency = str(order.get("currencyCode") or "")
+        body = new_customer_payload(guid, code, customer_request(order), currency)
+        try:
+            unleashed.create_customer(guid, body)
+        except (OutcomeUnknown, DataError):
+            # A lost reply may have created it; a rejection may be a code already taken by
+            # this very customer. Either way the code decides.
+            existing = unleashed.get_customer_by_code(code)
+            if existing is None:
+                raise
+            if str(existing.get("Email") or "").strip().lower() != email:
+                raise DataError(
+                    f"customer code {code} is taken by another customer in Unleashed; "
+                    "create this customer by hand or use orders.customer.mode: single",
+                    api="unleashed",
+                ) from None
+
+    # -- after import ----------------------------------------------------------------------
+
+    def after_import(self, order: Mapping[str, Any], link: dict[str, Any]) -> None:
+        """Report edits, cancellation and refunds of an order already sent, once each."""
+        gid = str(link["key"])
+        name = str(order.get("name") or link["data"].get("name") or gid)
+        try:
+            sent = SentSnapshot.from_json(link["data"].get("sent") or {})
+            events = detect_events(order, sent, self.store.seen_events(gid))
+        except (MappingError, ValueError) as exc:
+            self.report.add(
+                Item("order", name, "fail", error=f"cannot compare with what was sent: {exc}")
+            )
+            return
+        for event in events:
+            item = event.to_item(name)
+            credit = event.action == "refund" and self.ctx.config.orders.refunds == "credit_note"
+            if credit and not self.credit(order, link, event.key.split(":", 1)[1], item):
+                continue  # not marked: the credit note is retried next run
+            self.report.add(item)
+            if not self.report.dry_run:
+                self.report.events.append((gid, event.key))
+
+    def credit(
+        self, order: Mapping[str, Any], link: dict[str, Any], refund_id: str, item: Item
+    ) -> bool:
+        """One free credit note per refund, ledger first; False when it must be retried."""
+        name = item.key
+        guid = credit_note_guid(self.shop, refund_id)
+        refund = next((r for r in order.get("refunds") or [] if r.get("id") == refund_id), None)
+        ledger = self.store.link(CREDIT_LINK, refund_id)
+        if ledger is not None and ledger["status"] == "created":
+            item.detail["credit_note"] = guid
+            return True
+        if refund is None:
+            self.report.add(Item("refund", name, "fail", error=f"refund {refund_id} not found"))
+            return False
+        customer = str(link["data"].get("customer") or self.ctx.config.orders.customer.code)
+        try:
+            payload = map_free_credit(
+                refund, order, self.settings, guid=guid, customer_code=customer
+            )
+        except MappingError as exc:
+            self.report.add(
+                Item(
+                    "refund",
+                    name,
+                    "fail",
+                    {"refund": refund_id},
+                    error=f"cannot map the refund to a credit note: {exc}",
+                )
+            )
+            return False
+        item.detail["credit_note"] = {"guid": guid, "total": payload.get("Total")}
+        if self.report.dry_run:
+            return True
+        self.store.put_link(
+            CREDIT_LINK,
+            refund_id,
+            status="sending",
+            remote_id=guid,
+            data={"order": name, "reference": credit_reference(name, refund_id)},
+        )
+        unleashed = self.ctx.unleashed
+        try:
+            if ledger is None or unleashed.get_credit_note(guid) is None:
+                try:
+                    unleashed.create_free_credit(payload)
+                except (OutcomeUnknown, DataError):
+                    if unleashed.get_credit_note(guid) is None:
+                        raise
+        except (OutcomeUnknown, DataError, NotFound) as exc:
+            self.report.add(Item("refund", name, "fail", {"refund": refund_id}, error=str(exc)))
+            return False
+        self.store.put_link(
+            CREDIT_LINK,
+            refund_id,
+            status="created",
+            remote_id=guid,
+            data={"order": name, "reference": credit_reference(name, refund_id)},
+        )
+        return True
+
+
+def order_detail(mapped: MappedOrder, customer: str) -> dict[str, Any]:
+    """What the report and the dry-run table show for one sales order."""
+    payload = mapped.payload
+    lines = payload.get("SalesOrderLines") or []
+    detail: dict[str, Any] = {
+        "order_number": payload.get("OrderNumber"),
+        "guid": mapped.guid,
+        "customer": customer,
+        "lines": len(lines),
+        "sub_total": _money(payload.get("SubTotal")),
+        "tax_total": _money(payload.get("TaxTotal")),
+        "total": _money(payload.get("Total")),
+        "shopify_total": _money(mapped.shopify_total),
+    }
+    if mapped.difference:
+        detail["difference"] = _money(mapped.difference)
+    return detail
+
+
+def _money(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value) if isinstance(value, Decimal) else str(Decimal(str(value)))

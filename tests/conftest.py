@@ -1,0 +1,71 @@
+"""Shared fixtures: a minimal valid config (as data and as a file) and the env it needs.
+
+Keep this file small and additive; other test modules may add fixtures below.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+# The environment the minimal config (and config.example.yaml) reads its secrets from.
+SECRETS_ENV: dict[str, str] = {
+    "SHOPIFY_ACCESS_TOKEN": "shpat_test_token_0001",
+    "UNLEASHED_API_ID": "api-id-0001",
+    "UNLEASHED_API_KEY": "api-key-secret-0001",
+}
+
+MINIMAL_CONFIG: dict[str, Any] = {
+    "shopify": {
+        "shop": "example-store.myshopify.com",
+        "access_token": "${SHOPIFY_ACCESS_TOKEN}",
+    },
+    "unleashed": {
+        "api_id": "${UNLEASHED_API_ID}",
+        "api_key": "${UNLEASHED_API_KEY}",
+    },
+    "inventory": {"locations": {"MAIN": "Main warehouse"}},
+}
+
+
+def minimal_config() -> dict[str, Any]:
+    """A fresh deep copy of the smallest config that validates, for tests to mutate."""
+    return copy.deepcopy(MINIMAL_CONFIG)
+
+
+@pytest.fixture
+def config_data() -> dict[str, Any]:
+    """The minimal valid config as a dict this test may change."""
+    return minimal_config()
+
+
+@pytest.fixture
+def secrets_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Put the config's secrets into os.environ (for code that reads the real environment)."""
+    for name, value in SECRETS_ENV.items():
+        monkeypatch.setenv(name, value)
+    return dict(SECRETS_ENV)
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write a config dict (default: the minimal one) as YAML and return its path.
+
+    State goes to `state.path` relative to the file, so each test gets its own database.
+    """
+
+    def write(data: dict[str, Any] | None = None, name: str = "config.yaml") -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            yaml.safe_dump(minimal_config() if data is None else data, sort_keys=False),
+            encoding="utf-8",
+        )
+        return path
+
+    return write
