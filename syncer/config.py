@@ -604,7 +604,7 @@ def _locations(r: _Reader, value: Any, *, required: bool) -> dict[str, str]:
             r.problem(f"{path}.{code}", "must be a Shopify location name or gid")
             continue
         result[str(code)] = location.strip()
-    if required and not result:
+    if required and not value:
         r.problem(path, "must map at least one warehouse")
     return result
 

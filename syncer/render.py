@@ -197,7 +197,11 @@ def runs_table(console: Console, runs: list[dict[str, Any]]) -> None:
         "error",
     )
     for column in columns:
-        table.add_column(column.replace("_", " "))
+        # Keep what identifies a run whole (rich would cut "products" and the time first);
+        # the count columns wrap their headers instead.
+        table.add_column(
+            column.replace("_", " "), no_wrap=column in ("id", "job", "started_at", "status")
+        )
     for run in runs:
         style = {"ok": "green", "partial": "yellow", "failed": "red"}.get(run["status"], "")
         table.add_row(

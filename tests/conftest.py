@@ -69,3 +69,28 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+# -- the bundled sandboxes, for integration tests over real sockets ----------------------------
+
+
+@pytest.fixture
+def sandboxes() -> Any:
+    """Both sandboxes on 127.0.0.1 seeded with the default small World; stopped afterwards."""
+    from syncer.sandbox.runner import start_sandboxes
+
+    boxes = start_sandboxes(seed=1)
+    try:
+        yield boxes
+    finally:
+        boxes.stop()
+
+
+@pytest.fixture
+def sandbox_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment a sandbox config reads its secrets from."""
+    from syncer.sandbox.runner import SANDBOX_ENV
+
+    for name, value in SANDBOX_ENV.items():
+        monkeypatch.setenv(name, value)
+    return dict(SANDBOX_ENV)

@@ -176,10 +176,13 @@ def refund_node(
     lines: list[tuple[dict[str, Any], int, Decimal, Decimal]],
     shipping: Sequence[tuple[dict[str, Any], Decimal, Decimal]] = (),
     restock_type: str = "RETURN",
+    taxes_included: bool = False,
 ) -> dict[str, Any]:
     """A Refund node: lines as (lineItem node, quantity, subtotal, tax); shipping as
-    (shipping line node, subtotal, tax)."""
-    total = sum((s + t for _, _, s, t in lines), D(0)) + sum((s + t for _, s, t in shipping), D(0))
+    (shipping line node, subtotal, tax). Subtotals are in the order's own pricing."""
+    amounts = [(s, t) for _, _, s, t in lines] + [(s, t) for _, s, t in shipping]
+    # Subtotals are in the order's pricing: tax is on top only for tax-exclusive orders.
+    total = sum((s if taxes_included else s + t for s, t in amounts), D(0))
     return {
         "id": refund_id,
         "createdAt": "2026-11-03T10:00:00Z",

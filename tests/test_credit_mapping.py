@@ -58,7 +58,7 @@ def refund_of(spec: OrderSpec, quantities: list[int], *, shipping: bool) -> tupl
             ships.append(
                 (node, ship.price, shopify_tax(ship.price, ship.rate, spec.taxes_included))
             )
-    return refund_node(REFUND_ID, lines, ships), order
+    return refund_node(REFUND_ID, lines, ships, taxes_included=spec.taxes_included), order
 
 
 CASES = [

@@ -13,6 +13,7 @@ from order_factory import LineSpec, OrderSpec, ShipSpec, order_node, shopify_tot
 
 from syncer.money import line_totals, order_totals
 from syncer.orders.mapping import (
+    MappedOrder,
     MappingError,
     OrderSettings,
     credit_note_guid,
@@ -21,6 +22,7 @@ from syncer.orders.mapping import (
     is_selected,
     map_sales_order,
     new_customer_payload,
+    price_line,
     sales_order_guid,
 )
 
@@ -29,7 +31,7 @@ SETTINGS = OrderSettings()
 GUID = "00000000-0000-4000-8000-000000000001"
 
 
-def mapped(spec: OrderSpec, settings: OrderSettings = SETTINGS, **overrides: Any):
+def mapped(spec: OrderSpec, settings: OrderSettings = SETTINGS, **overrides: Any) -> MappedOrder:
     return map_sales_order(
         order_node(spec, **overrides), settings, guid=GUID, customer_code="C0001"
     )
@@ -439,3 +441,31 @@ def test_totals_rule_and_total_within_a_cent_per_line(spec: OrderSpec) -> None:
     if not spec.taxes_included:
         # Tax-exclusive prices pass through unchanged: the totals agree to the cent.
         assert payload["Total"] == shopify_total(spec)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "amount", "rate", "included", "unit_price", "line_total", "line_tax"),
+    [
+        # 300 units: 4 places cannot reach every cent (0.3333 -> 99.99, 0.3334 -> 100.02);
+        # the nearest reachable line total wins.
+        pytest.param(
+            300, D("100.01"), D(0), False, D("0.3334"), D("100.02"), D("0.00"), id="qty-300"
+        ),
+        # A free line stays free.
+        pytest.param(2, D("0.00"), D("0.15"), True, D("0.00"), D("0.00"), D("0.00"), id="free"),
+        # 1 x 0.01 incl. 25%: 0.008 -> 0.01 + round(0.0025) = 0.00 lands exactly on 0.01.
+        pytest.param(1, D("0.01"), D("0.25"), True, D("0.01"), D("0.01"), D("0.00"), id="one-cent"),
+    ],
+)
+def test_price_line_edges(
+    quantity: int,
+    amount: Decimal,
+    rate: Decimal,
+    included: bool,
+    unit_price: Decimal,
+    line_total: Decimal,
+    line_tax: Decimal,
+) -> None:
+    line = price_line(quantity, amount, rate, taxes_included=included)
+    assert (line.unit_price, line.line_total, line.line_tax) == (unit_price, line_total, line_tax)
+    assert line_totals(D(quantity), line.unit_price, rate) == (line.line_total, line.line_tax)

@@ -174,14 +174,14 @@ def _conflict(order: Mapping[str, Any], sent: SentSnapshot) -> OrderEvent | None
                 )
             continue
         refunded_since = max(0, refunded_now.get(line_id, 0) - int(was.get("refunded", 0)))
-        expected = max(0, int(was["quantity"]) - refunded_since)
+        expected = max(0, int(was.get("quantity", 0)) - refunded_since)
         if quantity != expected:
             differences.append(
                 {
                     "line_id": line_id,
                     "sku": was.get("sku"),
                     "change": "removed" if quantity == 0 else "quantity",
-                    "sent": int(was["quantity"]),
+                    "sent": int(was.get("quantity", 0)),
                     "refunded_since": refunded_since,
                     "expected": expected,
                     "current": quantity,
@@ -207,7 +207,7 @@ def _conflict(order: Mapping[str, Any], sent: SentSnapshot) -> OrderEvent | None
                     "line_id": line_id,
                     "sku": was.get("sku"),
                     "change": "removed",
-                    "sent": int(was["quantity"]),
+                    "sent": int(was.get("quantity", 0)),
                     "current": 0,
                 }
             )

@@ -148,7 +148,24 @@ class OrdersRun:
         ]
         if retry:
             window.extend(ctx.shopify.orders_by_ids(retry))
+        self.add_refund_details(window)
         return window, truncated
+
+    def add_refund_details(self, orders: list[dict[str, Any]]) -> None:
+        """The order list carries refund ids only (cheap); fetch the refunds' lines in batches
+        and put them in place, since mapping and event detection need them."""
+        ids = [
+            str(refund["id"])
+            for order in orders
+            for refund in order.get("refunds") or []
+            if isinstance(refund, Mapping) and refund.get("id")
+        ]
+        if not ids:
+            return
+        details = {str(r["id"]): r for r in self.ctx.shopify.refunds_by_ids(ids)}
+        for order in orders:
+            refunds = order.get("refunds") or []
+            order["refunds"] = [details.get(str(r.get("id")), r) for r in refunds]
 
     # -- the run ---------------------------------------------------------------------------
 

@@ -272,7 +272,7 @@ def price_line(
     exact_ex = amount / (1 + rate) if taxes_included else amount
     centre = cents(exact_ex)
     best: tuple[tuple[Decimal, Decimal, int], PricedLine] | None = None
-    for step in range(-3, 4):
+    for step in (-1, 0, 1):
         wanted = centre + step * CENT
         if wanted < 0:
             continue

@@ -158,6 +158,15 @@ class Location(Node):
         self.has_active_inventory = True
         self.levels: dict[int, InventoryLevel] = {}  # inventory item num -> level
 
+    def gql_inventoryLevels(self, info: Any, **args: Any) -> dict[str, Any]:
+        groups = parse_search(args.get("query"))
+        levels = [lv for lv in self.levels.values() if matches(lv, groups, LEVEL_FIELDS)]
+        return sorted_connection(levels, args, lambda lv: lv.item.num, "ID")
+
+    def gql_inventoryLevel(self, info: Any, inventoryItemId: str) -> InventoryLevel | None:
+        parsed = parse_gid(inventoryItemId)
+        return self.levels.get(parsed[1]) if parsed else None
+
 
 class InventoryItem(Node):
     typename = "InventoryItem"
@@ -179,6 +188,14 @@ class InventoryItem(Node):
             "weight": {"unit": self.weight_unit, "value": float(self.weight_value)},
         }
 
+    def gql_inventoryLevels(self, info: Any, **args: Any) -> dict[str, Any]:
+        levels = sorted(self.levels.values(), key=lambda lv: lv.location.num)
+        return offset_connection(levels, args)
+
+    def gql_inventoryLevel(self, info: Any, locationId: str) -> InventoryLevel | None:
+        parsed = parse_gid(locationId)
+        return self.levels.get(parsed[1]) if parsed else None
+
 
 class InventoryLevel(Node):
     typename = "InventoryLevel"
@@ -193,6 +210,17 @@ class InventoryLevel(Node):
     @property
     def id(self) -> str:
         return f"gid://shopify/InventoryLevel/{self.location.num}?inventory_item_id={self.item.num}"
+
+    def gql_quantities(self, info: Any, names: list[str]) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": f"{self.id}&name={name}",
+                "name": name,
+                "quantity": self.quantities.get(name, 0),
+                "updatedAt": self.quantity_updated.get(name, self.updated_at),
+            }
+            for name in names
+        ]
 
     def change(self, name: str, delta: int, at: datetime) -> None:
         self.quantities[name] = self.quantities.get(name, 0) + delta
@@ -214,6 +242,14 @@ class Product(Node):
         self.status = "ACTIVE"
         self.tags: list[str] = []
         self.variants: list[Variant] = []
+
+    def gql_variants(self, info: Any, **args: Any) -> dict[str, Any]:
+        if (args.get("first") or 0) > 2000:
+            raise GraphQLError("A single product's variants can be read at most 2000 at once.")
+        variants = sorted(self.variants, key=lambda v: v.position)
+        if args.get("reverse"):
+            variants.reverse()
+        return offset_connection(variants, {**args, "first": args.get("first")}, limit=2000)
 
     @property
     def variants_count(self) -> dict[str, Any]:
@@ -760,14 +796,12 @@ def decode_cursor(cursor: str) -> Any:
         raise GraphQLError(f"Invalid cursor for current pagination sort: {cursor!r}") from exc
 
 
-def page_size(args: dict[str, Any]) -> int:
+def page_size(args: dict[str, Any], limit: int = MAX_PAGE_SIZE) -> int:
     first = args.get("first")
     if first is None:
         raise GraphQLError("you must provide one of first or last")
-    if first < 0 or first > MAX_PAGE_SIZE:
-        raise GraphQLError(
-            f"The first argument must be between 0 and {MAX_PAGE_SIZE} (got {first})."
-        )
+    if first < 0 or first > limit:
+        raise GraphQLError(f"The first argument must be between 0 and {limit} (got {first}).")
     return int(first)
 
 
@@ -786,9 +820,11 @@ def connection(
     }
 
 
-def offset_connection(items: list[Any], args: dict[str, Any]) -> dict[str, Any]:
+def offset_connection(
+    items: list[Any], args: dict[str, Any], limit: int = MAX_PAGE_SIZE
+) -> dict[str, Any]:
     """A nested connection paged by position (line items, fulfillment orders, ...)."""
-    size = page_size(args)
+    size = page_size(args, limit)
     start = 0
     if args.get("after"):
         start = int(decode_cursor(args["after"])["p"]) + 1
@@ -1199,6 +1235,40 @@ class Token:
     bucket_key: str
 
 
+_SCHEMA: GraphQLSchema | None = None
+
+
+def served_schema() -> GraphQLSchema:
+    """The schema the sandbox executes: the SDL subset plus runtime enum values, built once."""
+    global _SCHEMA
+    if _SCHEMA is None:
+        base = build_schema(SCHEMA_PATH.read_text(encoding="utf-8"))
+        schema = extend_schema(base, parse_document(RUNTIME_EXTENSIONS))
+
+        def serialize_datetime(value: Any) -> str:
+            return iso(value) if isinstance(value, datetime) else str(value)
+
+        def serialize_decimal(value: Any) -> str:
+            return str(money(value)) if isinstance(value, Decimal) else str(value)
+
+        for name, fn in (
+            ("DateTime", serialize_datetime),
+            ("Decimal", serialize_decimal),
+            ("Money", serialize_decimal),
+            ("UnsignedInt64", str),
+            ("URL", str),
+            ("HTML", str),
+        ):
+            scalar = schema.get_type(name)
+            if isinstance(scalar, GraphQLScalarType):
+                # graphql-core 3.2 calls `serialize`, 3.3 `coerce_output_value`.
+                for hook in ("serialize", "coerce_output_value"):
+                    if hasattr(scalar, hook):
+                        setattr(scalar, hook, fn)
+        _SCHEMA = schema
+    return _SCHEMA
+
+
 class ShopifySandbox:
     """The Shopify app for `SandboxServer`, and the control API tests call directly."""
 
@@ -1222,9 +1292,7 @@ class ShopifySandbox:
     ) -> None:
         self.world = world or make_world(seed)
         self.lock = threading.RLock()
-        base = build_schema(SCHEMA_PATH.read_text(encoding="utf-8"))
-        self.schema = extend_schema(base, parse_document(RUNTIME_EXTENSIONS))
-        self._install_scalars()
+        self.schema = served_schema()
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_ttl = token_ttl
@@ -1239,6 +1307,8 @@ class ShopifySandbox:
         self.writes: list[dict[str, Any]] = []
         self.idempotency: dict[str, tuple[str, Any]] = {}
         self._doc_cache: dict[str, Any] = {}
+        self._variables: dict[str, Any] = {}
+        self._seed_prices: dict[str, Decimal] | None = None
         self._counters: dict[str, int] = {}
         self.shop: dict[str, Any] = {
             "id": gid("Shop", 1),
@@ -1276,28 +1346,6 @@ class ShopifySandbox:
     def _next(self, kind: str) -> int:
         self._counters[kind] = self._counters.get(kind, 0) + 1
         return self._counters[kind]
-
-    def _install_scalars(self) -> None:
-        def serialize_datetime(value: Any) -> str:
-            return iso(value) if isinstance(value, datetime) else str(value)
-
-        def serialize_decimal(value: Any) -> str:
-            return str(money(value)) if isinstance(value, Decimal) else str(value)
-
-        for name, fn in (
-            ("DateTime", serialize_datetime),
-            ("Decimal", serialize_decimal),
-            ("Money", serialize_decimal),
-            ("UnsignedInt64", str),
-            ("URL", str),
-            ("HTML", str),
-        ):
-            scalar = self.schema.get_type(name)
-            if isinstance(scalar, GraphQLScalarType):
-                # graphql-core 3.2 calls `serialize`, 3.3 `coerce_output_value`.
-                for hook in ("serialize", "coerce_output_value"):
-                    if hasattr(scalar, hook):
-                        setattr(scalar, hook, fn)
 
     # -- seeding ------------------------------------------------------------------------------
 
@@ -1533,10 +1581,10 @@ class ShopifySandbox:
             return order
 
     def _exclusive_price(self, sku: str, variant: Variant | None) -> Decimal:
-        for product in self.world.products:
-            for sv in product.variants:
-                if sv.sku == sku:
-                    return sv.price
+        if self._seed_prices is None:
+            self._seed_prices = {v.sku: v.price for v in self.world.variants()}
+        if sku in self._seed_prices:
+            return self._seed_prices[sku]
         if variant is not None:
             price = variant.price
             return price / (1 + self.world.tax_rate) if self.shop["taxesIncluded"] else price
@@ -1800,12 +1848,11 @@ class ShopifySandbox:
         return Reply(status, payload, headers)
 
     def throttled_reply(self) -> Reply:
+        """Shopify's THROTTLED answer for an injected fault: a nominal 10-point request
+        meeting an empty bucket (the client should wait 10 / restoreRate seconds)."""
         bucket = self._last_bucket or Bucket(self.maximum_available, self.restore_rate, 0)
-        cost = {
-            "requestedQueryCost": int(bucket.maximum),
-            "actualQueryCost": None,
-            "throttleStatus": bucket.status(),
-        }
+        status = {**bucket.status(), "currentlyAvailable": 0}
+        cost = {"requestedQueryCost": 10, "actualQueryCost": None, "throttleStatus": status}
         return Reply(self.throttle_status, self._throttled_body(cost))
 
     @staticmethod
@@ -1943,7 +1990,6 @@ class ShopifySandbox:
             cost["actualQueryCost"] = 0
             cost["throttleStatus"] = bucket.status()
             return 200, {"errors": [failure.error], "extensions": {"cost": cost}}
-        self._operation = operation
         self._variables = variables
         result = execute_sync(
             self.schema,
@@ -2367,7 +2413,7 @@ class Root:
 
     def gql_inventorySetQuantities(self, info: Any, input: dict[str, Any]) -> Any:
         app = self.app
-        key = idempotency_key(info.field_nodes[0], info.variable_values)
+        key = idempotency_key(info.field_nodes[0], app._variables)
         assert key is not None  # checked before execution
         fingerprint = json.dumps(_plain(input), sort_keys=True)
         previous = app.idempotency.get(key)

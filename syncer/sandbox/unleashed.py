@@ -17,8 +17,10 @@ Choices the notes leave open are marked [unverified] where they are made; the ma
 - Malformed JSON bodies get 400 (the docs mention 500 for "object could not be parsed").
 - Line `DiscountRate` is a fraction (0.1 = 10 %); LineTotal = round(qty x price x (1 - rate)).
 - Rounding is half-up to the cent at every step.
-- Credit notes: lines are `CreditLines[{LineNumber, LineType, Product, CreditQuantity,
-  CreditPrice, LineTotal, LineTax}]`, number `CreditNoteNumber`, status `Parked`.
+- Credit notes: the payload keys are the ones `syncer.orders.credit` defines (imported here):
+  `CreditLines[{LineNumber, LineType, Product, CreditQuantity, CreditPrice, LineTotal,
+  LineTax}]`, reference in `CustomerRef`; the reply adds `CreditNoteNumber` and status
+  `Parked`.
 - Shipments: `ShippingCompany` is a plain name.
 
 Tests drive it through Python methods (thread-safe) or `/_control/...` over HTTP.
@@ -43,6 +45,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from syncer.connectors.unleashed import dumps_json
+from syncer.orders.credit import LINES_KEY, PRICE_KEY, QUANTITY_KEY, REFERENCE_KEY
 from syncer.sandbox.common import Reply, Request
 from syncer.sandbox.seed import World, make_world
 
@@ -723,7 +726,7 @@ class UnleashedSandbox:
             figures = {g: self._figures(g, wanted) for g, w in keys if w == wanted}
         else:
             figures = self._total_figures({g for g, _ in keys})
-        entries = []
+        entries: list[dict[str, Any]] = []
         for guid, numbers in figures.items():
             product = self._products[guid]
             if ids and guid not in ids:
@@ -1487,12 +1490,10 @@ class UnleashedSandbox:
         warehouse = self._warehouse_ref(body.get("Warehouse"), problems, required=False)
         currency = self._currency_of(body.get("Currency"), customer, problems)
         tax, rate = self._order_tax(body, problems)
-        lines = self._lines(
-            body.get("CreditLines"), "CreditLines", "CreditQuantity", "CreditPrice", rate, problems
-        )
+        lines = self._lines(body.get(LINES_KEY), LINES_KEY, QUANTITY_KEY, PRICE_KEY, rate, problems)
         self._check_totals(body, lines, problems)
         texts = {}
-        for name, limit in (("Reference", 500), ("Comments", 2048), ("CustomerRef", 500)):
+        for name, limit in ((REFERENCE_KEY, 500), ("Reference", 500), ("Comments", 2048)):
             value = body.get(name)
             if value is not None and (not isinstance(value, str) or len(value) > limit):
                 problems.append((name, f"{name} must be text of {limit} characters or fewer"))
@@ -1513,7 +1514,7 @@ class UnleashedSandbox:
             "Tax": tax,
             "TaxRate": rate,
             **texts,
-            "CreditLines": [self._stored_line(line, ms) for line in lines],
+            LINES_KEY: [self._stored_line(line, ms) for line in lines],
             "SubTotal": body["SubTotal"],
             "TaxTotal": body["TaxTotal"],
             "Total": body["Total"],
@@ -1784,6 +1785,10 @@ class UnleashedSandbox:
     def control(self, method: str, path: str, body: Any) -> Reply:
         """`/_control/...` endpoints for tests and demos in another process."""
         body = body or {}
+        with self._lock:
+            return self._control(method, path, body)
+
+    def _control(self, method: str, path: str, body: Any) -> Reply:
         try:
             if method == "GET":
                 readers: dict[str, Callable[[], Any]] = {

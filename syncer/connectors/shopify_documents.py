@@ -1,0 +1,318 @@
+"""Every GraphQL document the Shopify client sends, as module-level constants.
+
+Keeping them here, and never building documents at run time, lets a test parse and validate
+each one against Shopify's real Admin schema (tests/test_shopify_schema.py). Page sizes are
+variables so the client can fit each request under Shopify's 1,000-point query cost limit.
+"""
+
+from __future__ import annotations
+
+MONEY = "shopMoney { amount currencyCode }"
+
+_ADDRESS_FRAGMENT = """
+fragment AddressFields on MailingAddress {
+  name firstName lastName company address1 address2 city province provinceCode zip
+  country countryCodeV2 phone
+}
+"""
+
+_LINE_ITEM_FRAGMENT = f"""
+fragment LineItemFields on LineItem {{
+  id sku name title variantTitle quantity currentQuantity refundableQuantity taxable
+  requiresShipping
+  originalUnitPriceSet {{ {MONEY} }}
+  discountedUnitPriceAfterAllDiscountsSet {{ {MONEY} }}
+  taxLines {{ rate title priceSet {{ {MONEY} }} }}
+  variant {{ id inventoryItem {{ id }} }}
+}}
+"""
+
+_ORDER_FRAGMENT = (
+    f"""
+fragment OrderFields on Order {{
+  id legacyResourceId name createdAt updatedAt processedAt cancelledAt cancelReason closed
+  edited test displayFinancialStatus displayFulfillmentStatus currencyCode taxesIncluded
+  email phone note
+  customer {{ id firstName lastName displayName defaultEmailAddress {{ emailAddress }} }}
+  shippingAddress {{ ...AddressFields }}
+  billingAddress {{ ...AddressFields }}
+  totalDiscountsSet {{ {MONEY} }}
+  totalShippingPriceSet {{ {MONEY} }}
+  totalTaxSet {{ {MONEY} }}
+  totalPriceSet {{ {MONEY} }}
+  currentTotalPriceSet {{ {MONEY} }}
+  shippingLines(first: 2) {{
+    nodes {{
+      id title code isRemoved
+      originalPriceSet {{ {MONEY} }}
+      discountedPriceSet {{ {MONEY} }}
+      taxLines {{ rate title priceSet {{ {MONEY} }} }}
+    }}
+  }}
+  lineItems(first: $lineItemsFirst) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{ ...LineItemFields }}
+  }}
+  refunds(first: 10) {{ id createdAt updatedAt }}
+}}
+"""
+    + _ADDRESS_FRAGMENT
+    + _LINE_ITEM_FRAGMENT
+)
+
+_VARIANT_FRAGMENT = """
+fragment VariantFields on ProductVariant {
+  id title sku barcode price position updatedAt
+  product {
+    id title handle descriptionHtml productType status updatedAt variantsCount { count }
+  }
+  inventoryItem { id tracked measurement { weight { unit value } } }
+}
+"""
+
+_PRODUCT_FRAGMENT = """
+fragment ProductFields on Product {
+  id title handle descriptionHtml productType status updatedAt variantsCount { count }
+}
+"""
+
+SHOP = """
+query Shop {
+  shop { id name myshopifyDomain currencyCode taxesIncluded ianaTimezone weightUnit }
+}
+"""
+
+ORDERS = (
+    """
+query Orders($query: String, $first: Int!, $after: String, $lineItemsFirst: Int!) {
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...OrderFields }
+  }
+}
+"""
+    + _ORDER_FRAGMENT
+)
+
+ORDER_LINE_ITEMS = (
+    """
+query OrderLineItems($id: ID!, $first: Int!, $after: String) {
+  order(id: $id) {
+    id
+    lineItems(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...LineItemFields }
+    }
+  }
+}
+"""
+    + _LINE_ITEM_FRAGMENT
+)
+
+ORDERS_BY_IDS = (
+    """
+query OrdersByIds($ids: [ID!]!, $lineItemsFirst: Int!) {
+  nodes(ids: $ids) { ... on Order { ...OrderFields } }
+}
+"""
+    + _ORDER_FRAGMENT
+)
+
+REFUNDS_BY_IDS = f"""
+query RefundsByIds($ids: [ID!]!) {{
+  nodes(ids: $ids) {{
+    ... on Refund {{
+      id createdAt updatedAt note
+      order {{ id name }}
+      totalRefundedSet {{ {MONEY} }}
+      refundLineItems(first: 50) {{
+        pageInfo {{ hasNextPage endCursor }}
+        nodes {{
+          id quantity restockType restocked
+          location {{ id }}
+          lineItem {{ id sku }}
+          priceSet {{ {MONEY} }}
+          subtotalSet {{ {MONEY} }}
+          totalTaxSet {{ {MONEY} }}
+        }}
+      }}
+      refundShippingLines(first: 5) {{
+        nodes {{
+          id
+          shippingLine {{ id title }}
+          subtotalAmountSet {{ {MONEY} }}
+          taxAmountSet {{ {MONEY} }}
+        }}
+      }}
+    }}
+  }}
+}}
+"""
+
+LOCATIONS = """
+query Locations($first: Int!, $after: String) {
+  locations(first: $first, after: $after, sortKey: NAME) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id name isActive isPrimary fulfillsOnlineOrders }
+  }
+}
+"""
+
+VARIANTS = (
+    """
+query Variants($query: String, $first: Int!, $after: String) {
+  productVariants(first: $first, after: $after, query: $query, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...VariantFields }
+  }
+}
+"""
+    + _VARIANT_FRAGMENT
+)
+
+PRODUCT = (
+    """
+query Product($id: ID!, $variantsFirst: Int!) {
+  product(id: $id) {
+    ...ProductFields
+    variants(first: $variantsFirst) {
+      pageInfo { hasNextPage endCursor }
+      nodes { id title sku barcode price inventoryItem { id tracked } }
+    }
+  }
+}
+"""
+    + _PRODUCT_FRAGMENT
+)
+
+LOCATION_INVENTORY_LEVELS = """
+query LocationInventoryLevels($id: ID!, $first: Int!, $after: String) {
+  location(id: $id) {
+    id
+    inventoryLevels(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        id updatedAt
+        item { id sku tracked }
+        quantities(names: ["available", "on_hand", "committed"]) { name quantity }
+      }
+    }
+  }
+}
+"""
+
+ITEM_INVENTORY_LEVELS = """
+query ItemInventoryLevels($ids: [ID!]!, $levelsFirst: Int!) {
+  nodes(ids: $ids) {
+    ... on InventoryItem {
+      id sku tracked
+      inventoryLevels(first: $levelsFirst) {
+        pageInfo { hasNextPage endCursor }
+        nodes {
+          id
+          location { id }
+          quantities(names: ["available", "on_hand", "committed"]) { name quantity }
+        }
+      }
+    }
+  }
+}
+"""
+
+INVENTORY_SET_QUANTITIES = """
+mutation InventorySetQuantities($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {
+    inventoryAdjustmentGroup {
+      id createdAt reason referenceDocumentUri
+      changes { name delta quantityAfterChange item { id } location { id } }
+    }
+    userErrors { code field message }
+  }
+}
+"""
+
+INVENTORY_ACTIVATE = """
+mutation InventoryActivate($inventoryItemId: ID!, $locationId: ID!) {
+  inventoryActivate(inventoryItemId: $inventoryItemId, locationId: $locationId) {
+    inventoryLevel { id location { id } item { id } }
+    userErrors { field message }
+  }
+}
+"""
+
+PRODUCT_CREATE = (
+    """
+mutation ProductCreate($product: ProductCreateInput!) {
+  productCreate(product: $product) {
+    product {
+      ...ProductFields
+      variants(first: 1) { nodes { id inventoryItem { id } } }
+    }
+    userErrors { field message }
+  }
+}
+"""
+    + _PRODUCT_FRAGMENT
+)
+
+PRODUCT_UPDATE = (
+    """
+mutation ProductUpdate($product: ProductUpdateInput!) {
+  productUpdate(product: $product) {
+    product { ...ProductFields }
+    userErrors { field message }
+  }
+}
+"""
+    + _PRODUCT_FRAGMENT
+)
+
+VARIANTS_BULK_UPDATE = (
+    """
+mutation VariantsBulkUpdate($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
+  productVariantsBulkUpdate(productId: $productId, variants: $variants) {
+    productVariants { ...VariantFields }
+    userErrors { code field message }
+  }
+}
+"""
+    + _VARIANT_FRAGMENT
+)
+
+FULFILLMENT_ORDERS_BY_ORDER_IDS = """
+query FulfillmentOrdersByOrderIds($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    ... on Order {
+      id name
+      fulfillmentOrders(first: 5) {
+        nodes {
+          id status updatedAt
+          assignedLocation { name location { id name } }
+          lineItems(first: 20) {
+            pageInfo { hasNextPage endCursor }
+            nodes { id sku totalQuantity remainingQuantity lineItem { id sku } }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+FULFILLMENT_CREATE = """
+mutation FulfillmentCreate($fulfillment: FulfillmentInput!, $message: String) {
+  fulfillmentCreate(fulfillment: $fulfillment, message: $message) {
+    fulfillment {
+      id name status createdAt totalQuantity
+      trackingInfo { company number url }
+    }
+    userErrors { field message }
+  }
+}
+"""
+
+ALL_DOCUMENTS: dict[str, str] = {
+    name: value
+    for name, value in dict(globals()).items()
+    if name.isupper() and not name.startswith("_") and isinstance(value, str) and name != "MONEY"
+}
