@@ -26,6 +26,7 @@ from syncer.config import Config, load_config
 from syncer.engine import Context, JobFunction, Options, run_job
 from syncer.errors import SyncerError, UsageError
 from syncer.http import Redactor
+from syncer.jobs import enabled, job_function
 from syncer.report import JOBS
 from syncer.store import Store
 
@@ -123,27 +124,12 @@ def sync() -> None:
 
 
 def _job_function(job: str) -> JobFunction:
-    """The job's run function, imported on use so `--help` stays fast."""
-    if job == "orders":
-        from syncer.orders.job import run as orders_run
-
-        return orders_run
-    if job == "products":
-        from syncer.products.job import run as products_run
-
-        return products_run
-    if job == "inventory":
-        from syncer.inventory.job import run as inventory_run
-
-        return inventory_run
-    from syncer.fulfillments.job import run as fulfillments_run
-
-    return fulfillments_run
+    """Indirection kept so tests can substitute a job."""
+    return job_function(job)
 
 
 def _enabled(config: Config, job: str) -> bool:
-    section = getattr(config, job)
-    return bool(section.enabled)
+    return enabled(config, job)
 
 
 def _run_jobs(state: State, jobs: list[str], options: Options) -> int:
