@@ -599,6 +599,17 @@ class ShopifyClient:
                     found.setdefault(variant["sku"], []).append(variant)
         return found
 
+    def iter_products(
+        self, search_query: str | None = None, page_size: int = 250
+    ) -> Iterator[dict[str, Any]]:
+        """Products (all, or matching a search such as `updated_at:>='...'` or `handle:x`) in
+        the `ProductFields` shape plus variants.nodes[0] {id sku inventoryItem{id}}."""
+        variables: dict[str, Any] = {"query": search_query}
+        size = self._fit(docs.PRODUCTS, variables, "first", page_size)
+        yield from self.paginate(
+            docs.PRODUCTS, {**variables, "first": size}, ("products",), kind="products.list"
+        )
+
     def product(self, product_id: str) -> dict[str, Any] | None:
         """One product: `ProductFields` plus variants.nodes [{id title sku barcode price
         inventoryItem{id tracked}}] (up to 250)."""
@@ -726,10 +737,9 @@ class ShopifyClient:
                 "referenceDocumentUri": reference_uri,
                 "quantities": items,
             },
-            "idempotencyKey": idempotency_key,
         }
         return self._mutate(
-            docs.INVENTORY_SET_QUANTITIES,
+            docs.inventory_set_quantities(idempotency_key),
             variables,
             "inventorySetQuantities",
             kind="inventory.set",
@@ -754,6 +764,7 @@ class ShopifyClient:
         product_type: str | None = None,
         status: str = "ACTIVE",
         vendor: str | None = None,
+        handle: str | None = None,
     ) -> dict[str, Any]:
         """Create a single-variant product; returns `ProductFields` plus
         variants.nodes[0] {id inventoryItem{id}} for the follow-up variants_bulk_update.
@@ -765,6 +776,8 @@ class ShopifyClient:
             product["productType"] = product_type
         if vendor is not None:
             product["vendor"] = vendor
+        if handle is not None:
+            product["handle"] = handle
         payload = self._mutate(
             docs.PRODUCT_CREATE,
             {"product": product},

@@ -7,6 +7,8 @@ variables so the client can fit each request under Shopify's 1,000-point query c
 
 from __future__ import annotations
 
+import re
+
 MONEY = "shopMoney { amount currencyCode }"
 
 _ADDRESS_FRAGMENT = """
@@ -185,6 +187,21 @@ query Product($id: ID!, $variantsFirst: Int!) {
     + _PRODUCT_FRAGMENT
 )
 
+PRODUCTS = (
+    """
+query Products($query: String, $first: Int!, $after: String) {
+  products(first: $first, after: $after, query: $query, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      ...ProductFields
+      variants(first: 1) { nodes { id sku inventoryItem { id } } }
+    }
+  }
+}
+"""
+    + _PRODUCT_FRAGMENT
+)
+
 LOCATION_INVENTORY_LEVELS = """
 query LocationInventoryLevels($id: ID!, $first: Int!, $after: String) {
   location(id: $id) {
@@ -219,9 +236,14 @@ query ItemInventoryLevels($ids: [ID!]!, $levelsFirst: Int!) {
 }
 """
 
-INVENTORY_SET_QUANTITIES = """
-mutation InventorySetQuantities($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {
-  inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {
+# Shopify's documentation only shows the idempotency key as an inline string literal, so the
+# key is written into the document (a UUID: hex digits and dashes, nothing to escape) rather
+# than passed as a variable. `inventory_set_quantities(key)` renders it; this sample renders
+# one so the schema test validates the exact text the client sends.
+_UUID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+_INVENTORY_SET_QUANTITIES_TEMPLATE = """
+mutation InventorySetQuantities($input: InventorySetQuantitiesInput!) {
+  inventorySetQuantities(input: $input) @idempotent(key: "%(key)s") {
     inventoryAdjustmentGroup {
       id createdAt reason referenceDocumentUri
       changes { name delta quantityAfterChange item { id } location { id } }
@@ -230,6 +252,16 @@ mutation InventorySetQuantities($input: InventorySetQuantitiesInput!, $idempoten
   }
 }
 """
+
+
+def inventory_set_quantities(key: str) -> str:
+    """The inventorySetQuantities mutation carrying `key` in its @idempotent directive."""
+    if not _UUID.fullmatch(key):
+        raise ValueError(f"idempotency key {key!r} must be a UUID")
+    return _INVENTORY_SET_QUANTITIES_TEMPLATE % {"key": key}
+
+
+INVENTORY_SET_QUANTITIES = inventory_set_quantities("00000000-0000-4000-8000-000000000000")
 
 INVENTORY_ACTIVATE = """
 mutation InventoryActivate($inventoryItemId: ID!, $locationId: ID!) {

@@ -124,46 +124,62 @@ class OrdersRun:
         """Orders of the window (oldest change first), then unresolved earlier ones.
         Returns (orders, truncated) where truncated means --limit cut the window short."""
         ctx = self.ctx
+        limit = self.options.limit
         ctx.progress.start("Reading Shopify orders")
         window: list[dict[str, Any]] = []
+        truncated = False
         for order in ctx.shopify.iter_orders(search_query(since, until)):
+            if limit is not None and len(window) >= limit:
+                truncated = True  # Shopify sorts by updatedAt: stop paging here
+                break
             window.append(order)
             ctx.progress.advance()
         ctx.progress.done()
         window.sort(key=lambda o: (str(o.get("updatedAt") or ""), str(o.get("id"))))
-        truncated = False
-        if self.options.limit is not None and len(window) > self.options.limit:
-            window = window[: self.options.limit]
-            truncated = True
         seen = {str(o.get("id")) for o in window}
-        retry = [
-            str(row["ref"] or row["key"])
-            for row in self.store.pending(JOB, "order")
-            if (row["ref"] or row["key"]) not in seen
-        ]
-        retry += [
-            str(link["key"])
-            for link in self.store.links(LINK, status="sending")
-            if link["key"] not in seen and link["key"] not in retry
-        ]
+        retry: list[str] = []
+        for row in self.store.pending(JOB, "order"):
+            gid = str(row["ref"] or row["key"])
+            if gid not in seen and gid not in retry:
+                retry.append(gid)
+        for link in self.store.links(LINK, status="sending"):
+            gid = str(link["key"])
+            if gid not in seen and gid not in retry:
+                retry.append(gid)
         if retry:
             window.extend(ctx.shopify.orders_by_ids(retry))
         self.add_refund_details(window)
         return window, truncated
 
+    def needs_refund_details(self, order: Mapping[str, Any]) -> bool:
+        """Refund lines matter for an order about to be sent (the snapshot counts refunded
+        units) and for a sent order with a refund it has not seen (events, credit notes);
+        for the rest the ids are enough, which keeps a backfill free of refund look-ups."""
+        refund_ids = {
+            str(r.get("id")) for r in order.get("refunds") or [] if isinstance(r, Mapping)
+        }
+        if not refund_ids:
+            return False
+        link = self.store.link(LINK, str(order.get("id") or ""))
+        if link is not None and link["status"] == "created":
+            sent = (link["data"].get("sent") or {}).get("refund_ids") or []
+            return bool(refund_ids - {str(r) for r in sent})
+        return is_selected(order, self.settings)[0]
+
     def add_refund_details(self, orders: list[dict[str, Any]]) -> None:
-        """The order list carries refund ids only (cheap); fetch the refunds' lines in batches
-        and put them in place, since mapping and event detection need them."""
+        """The order list carries refund ids only (cheap); fetch the lines of the refunds that
+        are needed, in batches, and put them in place."""
+        wanted = [order for order in orders if self.needs_refund_details(order)]
         ids = [
             str(refund["id"])
-            for order in orders
+            for order in wanted
             for refund in order.get("refunds") or []
             if isinstance(refund, Mapping) and refund.get("id")
         ]
         if not ids:
             return
         details = {str(r["id"]): r for r in self.ctx.shopify.refunds_by_ids(ids)}
-        for order in orders:
+        for order in wanted:
             refunds = order.get("refunds") or []
             order["refunds"] = [details.get(str(r.get("id")), r) for r in refunds]
 
@@ -201,14 +217,33 @@ class OrdersRun:
                 ctx.progress.advance()
             ctx.progress.done()
 
-        if truncated and orders:
-            last = max(str(o.get("updatedAt") or "") for o in orders[: self.options.limit])
-            report.cursor_after = last or report.cursor_before
+        report.cursor_after = self.cursor_after(orders, truncated, since, until)
+
+    def cursor_after(
+        self,
+        orders: list[dict[str, Any]],
+        truncated: bool,
+        since: datetime | None,
+        until: datetime,
+    ) -> str | None:
+        """Where the next run starts. The window was read to `until` unless --limit cut it
+        (then: the last order handled). It never moves backwards, and a --since later than
+        the stored cursor leaves the cursor where it is, so the orders in between (never
+        read) are not skipped."""
+        before = self.report.cursor_before
+        if truncated:
+            handled = orders[: self.options.limit]
+            after = max((str(o.get("updatedAt") or "") for o in handled), default="") or None
         else:
-            report.cursor_after = iso(until)
-        if report.cursor_before and report.cursor_after and not truncated:
-            # --since reads an older window once; it never moves the cursor backwards.
-            report.cursor_after = max(report.cursor_after, report.cursor_before)
+            after = iso(until)
+        if before is None:
+            return after
+        skipped_gap = since is not None and since > parse_iso(before) - OVERLAP
+        if self.options.since is not None and skipped_gap:
+            return before
+        if after is None or parse_iso(after) < parse_iso(before):
+            return before
+        return after
 
     # -- sending one order -----------------------------------------------------------------
 
@@ -266,7 +301,7 @@ class OrdersRun:
         except MappingError as exc:
             self.fail(order, f"cannot map the order: {exc}")
             return
-        except DataError as exc:
+        except (DataError, OutcomeUnknown) as exc:
             self.fail(order, f"cannot find or create its customer: {exc}")
             return
         detail = order_detail(mapped, customer)
@@ -386,24 +421,30 @@ class OrdersRun:
         return code
 
     def create_customer(self, order: Mapping[str, Any], email: str, code: str) -> None:
+        """POST the customer under its deterministic Guid. After an ambiguous failure or a
+        rejection the code is looked up first: a lost reply may have created it, and a
+        rejected code may belong to this very customer. Sent again only when it is absent."""
         unleashed = self.ctx.unleashed
         guid = customer_guid(self.shop, email)
         currency = str(order.get("currencyCode") or "")
         body = new_customer_payload(guid, code, customer_request(order), currency)
         try:
             unleashed.create_customer(guid, body)
-        except (OutcomeUnknown, DataError):
-            # A lost reply may have created it; a rejection may be a code already taken by
-            # this very customer. Either way the code decides.
+            return
+        except (OutcomeUnknown, DataError) as exc:
             existing = unleashed.get_customer_by_code(code)
-            if existing is None:
+            if existing is None and isinstance(exc, DataError):
                 raise
-            if str(existing.get("Email") or "").strip().lower() != email:
-                raise DataError(
-                    f"customer code {code} is taken by another customer in Unleashed; "
-                    "create this customer by hand or use orders.customer.mode: single",
-                    api="unleashed",
-                ) from None
+        if existing is None:
+            log.info("customer %s not found after a lost reply; sending it again", code)
+            unleashed.create_customer(guid, body)
+            return
+        if str(existing.get("Email") or "").strip().lower() != email:
+            raise DataError(
+                f"customer code {code} is taken by another customer in Unleashed; "
+                "create this customer by hand or use orders.customer.mode: single",
+                api="unleashed",
+            )
 
     # -- after import ----------------------------------------------------------------------
 

@@ -99,9 +99,11 @@ def start_sandboxes(
     unleashed_port: int = 0,
     shopify_options: dict[str, Any] | None = None,
     unleashed_options: dict[str, Any] | None = None,
+    paid_share: float | None = None,
 ) -> Sandboxes:
-    """Both sandboxes on 127.0.0.1, seeded from one World so their SKUs line up."""
-    world = make_world(seed, products=products, orders=orders)
+    """Both sandboxes on 127.0.0.1, seeded from one World so their SKUs line up
+    (`paid_share`: see make_world; the benchmark asks for mostly paid orders)."""
+    world = make_world(seed, products=products, orders=orders, paid_share=paid_share)
     shopify = ShopifySandbox(world, access_token=SHOPIFY_TOKEN, **(shopify_options or {}))
     unleashed = UnleashedSandbox(world, **(unleashed_options or {}))
     shopify_server = SandboxServer(shopify, port=shopify_port).start()

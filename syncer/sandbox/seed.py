@@ -92,8 +92,14 @@ def make_world(
     products: int = 12,
     orders: int = 20,
     start: datetime | None = None,
+    paid_share: float | None = None,
 ) -> World:
-    """Build a catalogue of `products` Shopify products (some with variants) and `orders`."""
+    """Build a catalogue of `products` Shopify products (some with variants) and `orders`.
+
+    `paid_share` (0..1) makes that share of the orders PAID and spreads the rest over the
+    other statuses (the benchmark wants mostly paid orders); None keeps the default mix."""
+    if paid_share is not None and not 0 <= paid_share <= 1:
+        raise ValueError(f"paid_share must be between 0 and 1, got {paid_share}")
     rng = random.Random(seed)
     start = start or datetime(2026, 11, 1, tzinfo=UTC)
     catalogue: list[Product] = []
@@ -153,7 +159,7 @@ def make_world(
                 last_name=last,
                 city=_CITIES[index % len(_CITIES)],
                 lines=lines,
-                financial_status=statuses[index % len(statuses)],
+                financial_status=_status(index, statuses, paid_share),
                 taxes_included=index % 2 == 0,
                 discount_rate=Decimal("0.10") if index % 4 == 1 else Decimal(0),
                 shipping=Decimal("7.50") if index % 3 else Decimal(0),
@@ -169,3 +175,13 @@ def make_world(
         customers=customers,
         orders=order_list,
     )
+
+
+def _status(index: int, statuses: list[str], paid_share: float | None) -> str:
+    """The default rotating mix, or PAID for `paid_share` of the orders spread evenly."""
+    if paid_share is None:
+        return statuses[index % len(statuses)]
+    if int((index + 1) * paid_share) > int(index * paid_share):
+        return "PAID"
+    others = [s for s in statuses if s != "PAID"]
+    return others[index % len(others)]

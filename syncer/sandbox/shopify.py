@@ -1304,6 +1304,9 @@ class ShopifySandbox:
             self.tokens[access_token] = Token(access_token, None, access_token)
         self.buckets: dict[str, Bucket] = {}
         self._last_bucket: Bucket | None = None
+        # Totals for the benchmark: points charged (sum of actualQueryCost) and THROTTLED replies.
+        self.cost_spent = 0
+        self.throttled = 0
         self.writes: list[dict[str, Any]] = []
         self.idempotency: dict[str, tuple[str, Any]] = {}
         self._doc_cache: dict[str, Any] = {}
@@ -1981,6 +1984,7 @@ class ShopifySandbox:
         cost: dict[str, Any] = {"requestedQueryCost": requested, "actualQueryCost": None}
         if requested > bucket.available:
             cost["throttleStatus"] = bucket.status()
+            self.throttled += 1
             return self.throttle_status, self._throttled_body(cost)
         bucket.available -= requested
         try:
@@ -2004,6 +2008,7 @@ class ShopifySandbox:
         bucket.available = min(bucket.maximum, bucket.available + max(0, requested - actual))
         cost["actualQueryCost"] = actual
         cost["throttleStatus"] = bucket.status()
+        self.cost_spent += actual
         payload: dict[str, Any] = {}
         if result.errors:
             code = "INVALID_VARIABLE" if result.data is None else "INTERNAL_SERVER_ERROR"

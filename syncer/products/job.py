@@ -1,0 +1,594 @@
+"""`sync products`: keep product data in step in the direction `master:` sets (SPEC 4).
+
+One run:
+1. reads what changed on BOTH sides since their cursors (one JSON cursor holds both), or both
+   whole catalogues with `--full` or on the first run;
+2. fetches, in batches, both sides' current records for the changed SKUs (plus SKUs held,
+   failed or left mid-create by earlier runs), so the three-way planner sees each SKU whole;
+3. plans (products/planner.py, pure), applies the safety stop, then writes only the changed
+   fields to the non-master side, and stores the values synced per SKU in the product links.
+
+Creates in Shopify are ledger-first: the link is marked "creating" with a deterministic handle
+before `productCreate`, and the product id is stored as soon as Shopify answers, so a crash or
+a lost reply is resolved next run by looking the product up, never by creating it twice.
+Unleashed creates use a deterministic Guid (uuid5 of shop and SKU), so a repeat is an update.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from syncer.engine import Context, Options
+from syncer.errors import DataError, OutcomeUnknown, SafetyStop
+from syncer.orders.job import iso, parse_iso, shop_key
+from syncer.products.planner import ProductPlan, ProductWrite, other_side, plan, safety_check
+from syncer.products.projection import (
+    PRODUCT_LEVEL_FIELDS,
+    SIDES,
+    Projection,
+    Side,
+    from_shopify,
+    from_unleashed,
+    shopify_price,
+)
+from syncer.report import Item, RunReport
+
+log = logging.getLogger("syncer.products")
+
+JOB = "products"
+LINK = "product"
+# Unleashed may honour only the date part of modifiedSince: re-read a whole day.
+UNLEASHED_OVERLAP = timedelta(days=1)
+SHOPIFY_OVERLAP = timedelta(minutes=5)
+# `product_id:A OR product_id:B ...` terms per productVariants query.
+PRODUCT_IDS_PER_QUERY = 50
+# Above this many SKUs to look up in Shopify, one paged read of every variant is cheaper than
+# `sku:` batches of 50 (250 variants a page).
+SHOPIFY_SCAN_THRESHOLD = 1250
+_NAMESPACE = uuid.UUID("0b8f6f0e-3f9c-4a53-9d7e-5c2a1e6b7d42")
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def run(ctx: Context, report: RunReport, options: Options) -> None:
+    ProductsRun(ctx, report, options).execute()
+
+
+def unleashed_guid(shop: str, sku: str) -> str:
+    """The Guid of an Unleashed product syncer creates: stable per shop and SKU."""
+    return str(uuid.uuid5(_NAMESPACE, f"{shop}:product:{sku}"))
+
+
+def planned_handle(title: str, sku: str) -> str:
+    """A deterministic Shopify handle for a product syncer creates, so a create whose reply
+    was lost can be found again (`handle:<this>`)."""
+    slug = _SLUG.sub("-", f"{title} {sku}".lower()).strip("-")
+    return slug[:200] or _SLUG.sub("-", sku.lower()).strip("-")
+
+
+def read_cursor(text: str | None) -> dict[Side, datetime]:
+    """The stored cursor: {"unleashed": iso, "shopify": iso}; a bare ISO time counts for
+    both sides; anything else means no cursor (a whole-catalogue read)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    try:
+        if isinstance(value, str):
+            moment = parse_iso(value)
+            return {"unleashed": moment, "shopify": moment}
+        if isinstance(value, dict):
+            return {side: parse_iso(str(value[side])) for side in SIDES if value.get(side)}
+    except ValueError:
+        log.warning("products cursor %r is not readable; reading both catalogues whole", text)
+    return {}
+
+
+def write_cursor(moments: Mapping[Side, datetime]) -> str:
+    return json.dumps({side: iso(moments[side]) for side in SIDES}, sort_keys=True)
+
+
+@dataclass
+class SideRead:
+    """What one side returned: records for the planner and whether it was a whole read."""
+
+    records: list[Projection] = field(default_factory=list)
+    full: bool = False
+    raw: dict[str, dict[str, Any]] = field(default_factory=dict)  # Unleashed products by code
+
+
+class ProductsRun:
+    """One products run; state lives here only for the duration of the run."""
+
+    def __init__(self, ctx: Context, report: RunReport, options: Options) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.report = report
+        self.options = options
+        self.cfg = ctx.config.products
+        master = ctx.config.master
+        if master not in SIDES:
+            raise ValueError(f"master is {master!r}; use 'unleashed' or 'shopify'")
+        self.master: Side = master  # type: ignore[assignment]
+        self.target: Side = other_side(self.master)
+        self.shop = shop_key(ctx)
+        self.taxes_included = False
+        self.excluded = {ctx.config.orders.shipping.product_code}
+        self.links: dict[str, dict[str, Any]] = {}
+        self.unleashed_raw: dict[str, dict[str, Any]] = {}
+        # sku -> {"shopify": {product_id, variant_id, inventory_item_id}, "unleashed_guid"}
+        self.ids: dict[str, dict[str, Any]] = {}
+
+    # -- projections -----------------------------------------------------------------------
+
+    def project_unleashed(self, products: Iterable[Mapping[str, Any]]) -> list[Projection]:
+        out = []
+        for product in products:
+            code = product.get("ProductCode")
+            if code in self.excluded:
+                continue
+            if code:
+                self.unleashed_raw[str(code)] = dict(product)
+            out.append(from_unleashed(product, price_tier=self.cfg.price_tier))
+        return out
+
+    def project_shopify(self, variants: Iterable[Mapping[str, Any]]) -> list[Projection]:
+        return [
+            from_shopify(v, taxes_included=self.taxes_included, tax_rate=self.cfg.tax_rate)
+            for v in variants
+            if v.get("sku") not in self.excluded
+        ]
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def changed_unleashed(self, since: datetime) -> list[dict[str, Any]]:
+        return list(
+            self.ctx.unleashed.iter_products(
+                modified_since=since - UNLEASHED_OVERLAP, include_obsolete=True
+            )
+        )
+
+    def changed_shopify_skus(self, since: datetime) -> set[str]:
+        """SKUs of variants changed since `since`, and of every variant of products changed
+        since then (a title edit changes the product, not its variants)."""
+        shopify = self.ctx.shopify
+        stamp = f"updated_at:>='{iso(since - SHOPIFY_OVERLAP)}'"
+        skus: set[str] = set()
+        seen_products: set[str] = set()
+        for variant in shopify.iter_variants(stamp):
+            if variant.get("sku"):
+                skus.add(str(variant["sku"]))
+        changed_products: list[str] = []
+        for product in shopify.iter_products(stamp):
+            if product["id"] in seen_products:
+                continue
+            seen_products.add(product["id"])
+            count = (product.get("variantsCount") or {}).get("count") or 0
+            first = ((product.get("variants") or {}).get("nodes") or [None])[0]
+            if count <= 1 and first is not None:
+                if first.get("sku"):
+                    skus.add(str(first["sku"]))
+            else:
+                changed_products.append(str(product["id"]).rsplit("/", 1)[-1])
+        for start in range(0, len(changed_products), PRODUCT_IDS_PER_QUERY):
+            batch = changed_products[start : start + PRODUCT_IDS_PER_QUERY]
+            query = " OR ".join(f"product_id:{num}" for num in batch)
+            for variant in shopify.iter_variants(query):
+                if variant.get("sku"):
+                    skus.add(str(variant["sku"]))
+        return skus
+
+    def shopify_by_skus(self, skus: Sequence[str]) -> list[dict[str, Any]]:
+        """Every Shopify variant whose SKU is one of `skus` (duplicates included)."""
+        if not skus:
+            return []
+        if len(skus) > SHOPIFY_SCAN_THRESHOLD:
+            wanted = set(skus)
+            return [v for v in self.ctx.shopify.iter_variants(None) if v.get("sku") in wanted]
+        found = self.ctx.shopify.variants_by_skus(skus)
+        return [variant for sku in skus for variant in found.get(sku, [])]
+
+    def unleashed_by_codes(self, codes: Sequence[str]) -> list[dict[str, Any]]:
+        if not codes:
+            return []
+        guids = {
+            sku: str(link["data"].get("unleashed_guid"))
+            for sku, link in self.links.items()
+            if sku in set(codes) and link["data"].get("unleashed_guid")
+        }
+        found = self.ctx.unleashed.products_by_codes(codes, known_guids=guids)
+        return list(found.values())
+
+    def read(self) -> tuple[dict[Side, SideRead], set[str] | None]:
+        """Both sides' records and the planning scope (None: every SKU seen)."""
+        ctx, progress = self.ctx, self.ctx.progress
+        cursors = read_cursor(self.report.cursor_before)
+        whole = self.options.full or any(side not in cursors for side in SIDES)
+        reads: dict[Side, SideRead] = {side: SideRead() for side in SIDES}
+        if whole:
+            progress.start("Reading the Unleashed catalogue")
+            reads["unleashed"] = SideRead(
+                self.project_unleashed(ctx.unleashed.iter_products(include_obsolete=True)),
+                full=True,
+            )
+            progress.done()
+            progress.start("Reading the Shopify catalogue")
+            reads["shopify"] = SideRead(
+                self.project_shopify(ctx.shopify.iter_variants(None)), full=True
+            )
+            progress.done()
+            return reads, None
+
+        progress.start("Reading product changes since the cursors")
+        unleashed_changed = self.project_unleashed(self.changed_unleashed(cursors["unleashed"]))
+        scope = {r.sku for r in unleashed_changed if r.sku}
+        scope |= self.changed_shopify_skus(cursors["shopify"])
+        # Retried every run until they go through: held, failed and interrupted creates.
+        scope |= {str(row["key"]) for row in self.store.pending(JOB, "product")}
+        scope |= {sku for sku, link in self.links.items() if link["status"] == "creating"}
+        scope -= self.excluded
+        progress.done()
+
+        skus = sorted(scope)
+        progress.start(f"Fetching {len(skus)} changed products from both sides")
+        have = {r.sku for r in unleashed_changed if r.sku}
+        unleashed_records = unleashed_changed + self.project_unleashed(
+            self.unleashed_by_codes([s for s in skus if s not in have])
+        )
+        reads["unleashed"] = SideRead(unleashed_records)
+        reads["shopify"] = SideRead(self.project_shopify(self.shopify_by_skus(skus)))
+        progress.done()
+        return reads, scope
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        ctx, report = self.ctx, self.report
+        until = ctx.now()
+        shop = ctx.shopify.shop_info()
+        self.taxes_included = bool(shop.get("taxesIncluded"))
+        self.links = {str(link["key"]): link for link in self.store.links(LINK)}
+        reads, scope = self.read()
+        for side in SIDES:
+            self.note_ids(reads[side].records)
+        last_synced = {
+            sku: link["data"]["synced"]
+            for sku, link in self.links.items()
+            if isinstance(link["data"].get("synced"), dict)
+        }
+        product_plan = plan(
+            self.master,
+            reads[self.master].records,
+            reads[self.target].records,
+            last_synced,
+            fields=self.cfg.fields,
+            create_missing=self.cfg.create_missing,
+            overwrite_drift=self.options.overwrite_drift,
+            scope=scope,
+        )
+        linked = sum(1 for link in self.links.values() if link["status"] == "linked")
+
+        def listed(side: Side) -> int:
+            # Emptiness is only known from a whole-catalogue read.
+            return len(reads[side].records) if reads[side].full else max(1, linked)
+
+        stop = safety_check(
+            product_plan,
+            max_changes=self.cfg.max_changes,
+            force=self.options.force,
+            master_count=listed(self.master),
+            other_count=listed(self.target),
+            linked_count=linked,
+        )
+        if report.dry_run:
+            report.items.extend(product_plan.items)
+            if stop:
+                raise SafetyStop(stop)
+            report.cursor_after = write_cursor({"unleashed": until, "shopify": until})
+            return
+        if stop:
+            raise SafetyStop(stop)
+
+        failed = self.apply(product_plan)
+        self.record(product_plan, failed)
+        report.cursor_after = write_cursor({"unleashed": until, "shopify": until})
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def apply(self, product_plan: ProductPlan) -> dict[str, str]:
+        """Write the plan to the non-master side; returns {sku: error} for failed writes."""
+        if not product_plan.writes:
+            return {}
+        guard_target(self.master, product_plan.writes)
+        self.ctx.progress.start(
+            f"Writing {len(product_plan.writes)} products", total=len(product_plan.writes)
+        )
+        try:
+            if self.target == "shopify":
+                return ShopifyWriter(self).apply(product_plan.writes)
+            return UnleashedWriter(self).apply(product_plan.writes)
+        finally:
+            self.ctx.progress.done()
+
+    def record(self, product_plan: ProductPlan, failed: Mapping[str, str]) -> None:
+        """Items, retry list and links: failed SKUs keep their old last-synced values."""
+        report = self.report
+        for item in product_plan.items:
+            if item.key in failed and item.action in ("create", "update"):
+                report.add(Item("product", item.key, "fail", item.detail, error=failed[item.key]))
+            else:
+                report.add(item)
+        retry: set[str] = set()
+        for item in report.items:
+            # A record without a SKU ("ids" in the hold) cannot be looked up again by key.
+            if item.action == "hold" and "ids" not in item.detail:
+                retry.add(item.key)
+                self.store.set_pending(
+                    JOB, "product", item.key, action="hold", reason=item.error or "held"
+                )
+        for sku, error in failed.items():
+            retry.add(sku)
+            self.store.set_pending(JOB, "product", sku, action="fail", reason=error)
+        for row in self.store.pending(JOB, "product"):
+            if row["key"] not in retry:  # planned this run (or gone from both sides)
+                self.store.clear_pending(JOB, "product", str(row["key"]))
+        rows: list[tuple[str, str | None, str, dict[str, Any]]] = []
+        for sku, synced in product_plan.synced.items():
+            if sku in failed:
+                continue
+            data = self.link_data(sku)
+            data["synced"] = dict(synced)
+            # remote_id is the Unleashed Guid, as the orders job reads it.
+            rows.append((sku, data.get("unleashed_guid"), "linked", data))
+        if rows:
+            self.store.put_links(LINK, rows)
+
+    def link_data(self, sku: str) -> dict[str, Any]:
+        """The link's ids as they are after this run (records just read, creates just made)."""
+        link = self.links.get(sku)
+        data: dict[str, Any] = dict(link["data"]) if link else {}
+        data.pop("creating", None)
+        ids = self.ids.get(sku)
+        if ids:
+            if ids.get("shopify"):
+                data["shopify"] = ids["shopify"]
+            if ids.get("unleashed_guid"):
+                data["unleashed_guid"] = ids["unleashed_guid"]
+        return data
+
+    def note_ids(self, records: Iterable[Projection]) -> None:
+        for record in records:
+            if record.sku is None:
+                continue
+            entry = self.ids.setdefault(record.sku, {})
+            if record.side == "shopify":
+                entry["shopify"] = {
+                    k: record.ids[k]
+                    for k in ("product_id", "variant_id", "inventory_item_id")
+                    if k in record.ids
+                }
+            elif record.ids.get("guid"):
+                entry["unleashed_guid"] = record.ids["guid"]
+
+
+def guard_target(master: Side, writes: Iterable[ProductWrite]) -> None:
+    """Nothing is ever written to the master side (SPEC 4): refuse before any request."""
+    for write in writes:
+        if write.side == master:
+            raise RuntimeError(
+                f"refusing to write {write.sku} to {write.side}: it is the master side"
+            )
+
+
+# -- writers ------------------------------------------------------------------------------------
+
+
+def _weight_input(kg: Decimal) -> dict[str, Any]:
+    return {"measurement": {"weight": {"unit": "KILOGRAMS", "value": kg}}}
+
+
+class ShopifyWriter:
+    """master: unleashed. Product-level fields by productUpdate (one per product), variant
+    fields by one productVariantsBulkUpdate per product, creates ledger-first."""
+
+    side: Side = "shopify"
+
+    def __init__(self, run: ProductsRun) -> None:
+        if run.master == self.side:
+            raise RuntimeError("the Shopify writer cannot run when Shopify is the master")
+        self.run = run
+        self.client = run.ctx.shopify
+        self.failed: dict[str, str] = {}
+
+    def price(self, value: Decimal) -> Decimal:
+        return shopify_price(
+            value, taxes_included=self.run.taxes_included, tax_rate=self.run.cfg.tax_rate
+        )
+
+    def variant_input(self, variant_id: str, changes: Mapping[str, tuple[Any, Any]]) -> dict:
+        body: dict[str, Any] = {"id": variant_id}
+        if "price" in changes:
+            body["price"] = self.price(changes["price"][1])
+        if "barcode" in changes:
+            body["barcode"] = changes["barcode"][1] or ""
+        if "weight" in changes:
+            body["inventoryItem"] = _weight_input(changes["weight"][1])
+        return body
+
+    @staticmethod
+    def product_fields(changes: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
+        names = {
+            "title": "title",
+            "description": "descriptionHtml",
+            "product_type": "productType",
+            "status": "status",
+        }
+        return {gql: changes[name][1] or "" for name, gql in names.items() if name in changes}
+
+    def apply(self, writes: Sequence[ProductWrite]) -> dict[str, str]:
+        by_product: dict[str, list[ProductWrite]] = {}
+        for write in writes:
+            if write.kind == "create":
+                self.create(write)
+                self.run.ctx.progress.advance()
+            else:
+                by_product.setdefault(write.ids["product_id"], []).append(write)
+        for product_id, group in by_product.items():
+            self.update(product_id, group)
+            self.run.ctx.progress.advance(len(group))
+        return self.failed
+
+    def update(self, product_id: str, group: Sequence[ProductWrite]) -> None:
+        skus = [w.sku for w in group]
+        try:
+            fields: dict[str, Any] = {}
+            for write in group:
+                fields.update(self.product_fields(write.changes))
+            if fields:
+                self.client.product_update(product_id, **fields)
+            variants = [
+                self.variant_input(w.ids["variant_id"], w.changes)
+                for w in group
+                if set(w.changes) - PRODUCT_LEVEL_FIELDS - {"status"}
+            ]
+            if variants:
+                self.client.variants_bulk_update(product_id, variants)
+        except (DataError, OutcomeUnknown) as exc:
+            for sku in skus:
+                self.failed[sku] = str(exc)
+
+    def create(self, write: ProductWrite) -> None:
+        """productCreate then its default variant, with the ledger marked before and after
+        productCreate so no crash or lost reply creates the product twice."""
+        run, sku, changes = self.run, write.sku, write.changes
+        title = str(changes["title"][1])
+        link = run.links.get(sku)
+        resumed = link is not None and link["status"] == "creating"
+        ledger: dict[str, Any] = dict(link["data"]) if link else {}
+        creating = dict(ledger.get("creating") or {})
+        creating.setdefault("handle", planned_handle(title, sku))
+        ledger["creating"] = creating
+        if write.master_ids.get("guid"):
+            ledger["unleashed_guid"] = write.master_ids["guid"]
+        store = run.store
+        remote = ledger.get("unleashed_guid")
+        try:
+            product = self.find_started(creating) if resumed else None
+            if product is None:
+                store.put_link(LINK, sku, status="creating", remote_id=remote, data=ledger)
+                try:
+                    product = self.client.product_create(
+                        title=title,
+                        description_html=_new(changes, "description"),
+                        product_type=_new(changes, "product_type"),
+                        handle=str(creating["handle"]),
+                    )
+                except OutcomeUnknown:
+                    product = self.find_started(creating)
+                    if product is None:
+                        raise
+                creating["product_id"] = product["id"]
+                store.put_link(LINK, sku, status="creating", remote_id=remote, data=ledger)
+            variant = ((product.get("variants") or {}).get("nodes") or [None])[0]
+            if not variant:
+                raise DataError(
+                    f"Shopify product {product['id']} for {sku} has no variant", api="shopify"
+                )
+            body = self.variant_input(variant["id"], changes)
+            item = dict(body.get("inventoryItem") or {})
+            item.update(sku=sku, tracked=True)
+            body["inventoryItem"] = item
+            self.client.variants_bulk_update(product["id"], [body])
+        except (DataError, OutcomeUnknown) as exc:
+            self.failed[sku] = str(exc)
+            return
+        run.ids[sku] = {
+            "shopify": {
+                "product_id": product["id"],
+                "variant_id": variant["id"],
+                "inventory_item_id": (variant.get("inventoryItem") or {}).get("id"),
+            },
+            "unleashed_guid": remote,
+        }
+
+    def find_started(self, creating: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The product an earlier attempt created: by the id stored after productCreate
+        answered, else by the planned handle (the reply was lost)."""
+        if creating.get("product_id"):
+            product = self.client.product(str(creating["product_id"]))
+            if product is not None:
+                return product
+        handle = str(creating["handle"])
+        for product in self.client.iter_products(f"handle:{handle}"):
+            if product.get("handle") == handle:
+                return dict(product)
+        return None
+
+
+def _new(changes: Mapping[str, tuple[Any, Any]], name: str) -> Any:
+    return changes[name][1] if name in changes else None
+
+
+class UnleashedWriter:
+    """master: shopify. One `POST /Products/{guid}` per product with ProductCode and only the
+    changed fields; the Guid is the existing product's, or uuid5(shop, sku) for a create."""
+
+    side: Side = "unleashed"
+
+    def __init__(self, run: ProductsRun) -> None:
+        if run.master == self.side:
+            raise RuntimeError("the Unleashed writer cannot run when Unleashed is the master")
+        self.run = run
+        self.client = run.ctx.unleashed
+        self.failed: dict[str, str] = {}
+
+    def body(self, write: ProductWrite) -> dict[str, Any]:
+        body: dict[str, Any] = {"ProductCode": write.sku}
+        changes = write.changes
+        if "title" in changes:
+            body["ProductDescription"] = changes["title"][1]
+        if "description" in changes:
+            body["Notes"] = changes["description"][1]
+        if "price" in changes:
+            tier = self.run.cfg.price_tier
+            value: Decimal | None = changes["price"][1]
+            if tier == "default":
+                body["DefaultSellPrice"] = value
+            else:
+                name = f"SellPriceTier{tier}"
+                existing = self.run.unleashed_raw.get(write.sku, {}).get(name)
+                tier_body: dict[str, Any] = {"Value": None if value is None else f"{value:f}"}
+                if isinstance(existing, Mapping) and existing.get("Name"):
+                    tier_body = {"Name": existing["Name"], **tier_body}
+                body[name] = tier_body
+        if "barcode" in changes:
+            body["Barcode"] = changes["barcode"][1]
+        if "weight" in changes:
+            body["Weight"] = changes["weight"][1]
+        if "product_type" in changes:
+            group = changes["product_type"][1]
+            body["ProductGroup"] = {"GroupName": group} if group else None
+        return body
+
+    def apply(self, writes: Sequence[ProductWrite]) -> dict[str, str]:
+        run = self.run
+        for write in writes:
+            guid = write.ids.get("guid") or unleashed_guid(run.shop, write.sku)
+            try:
+                self.client.upsert_product(guid, self.body(write))
+            except (DataError, OutcomeUnknown) as exc:
+                self.failed[write.sku] = str(exc)
+            else:
+                entry = run.ids.setdefault(write.sku, {})
+                entry["unleashed_guid"] = guid
+            run.ctx.progress.advance()
+        return self.failed
