@@ -97,14 +97,25 @@ def run_checks(ctx: Context, emit: Emit | None = None) -> list[CheckResult]:
         if taxes is not None:
             out.extend(tax_code_checks(config, taxes, bool(shop.get("taxesIncluded"))))
         code = config.orders.customer.code
-        if _read(out, "orders.customer.code", lambda: True) is not None:
-            found = _read(
-                out, "orders.customer.code", lambda: ctx.unleashed.get_customer_by_code(code)
-            )
-            out.extend(customer_checks(config, found))
+        try:
+            customer = ctx.unleashed.get_customer_by_code(code)
+        except (CredentialsError, RetryLater):
+            raise
+        except ApiError as exc:
+            out.add("fail", "orders.customer.code", f"could not be checked: {exc}")
+        else:
+            out.extend(customer_checks(config, customer))
 
-    variants = _read(out, "shopify variants", lambda: _counted(ctx, "Reading Shopify variants", ctx.shopify.iter_variants()))
-    products = _read(out, "unleashed products", lambda: _counted(ctx, "Reading Unleashed products", ctx.unleashed.iter_products()))
+    variants = _read(
+        out,
+        "shopify variants",
+        lambda: _counted(ctx, "Reading Shopify variants", ctx.shopify.iter_variants()),
+    )
+    products = _read(
+        out,
+        "unleashed products",
+        lambda: _counted(ctx, "Reading Unleashed products", ctx.unleashed.iter_products()),
+    )
     if products is not None:
         out.extend(product_setting_checks(config, products))
     if variants is not None and products is not None:
@@ -143,22 +154,29 @@ def state_file_checks(path: Path) -> list[CheckResult]:
     if str(path) == ":memory:":
         return []
     problems: list[str] = []
-    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        mode = _mode(candidate)
-        if mode is not None and mode & 0o077:
-            problems.append(
-                f"{candidate} is readable by others (mode {mode:o}); run `chmod 600 {candidate}`"
-            )
+    readable = [
+        (candidate, mode)
+        for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+        if (mode := _mode(candidate)) is not None and mode & 0o077
+    ]
+    if readable:
+        names = " ".join(str(candidate) for candidate, _ in readable)
+        modes = ", ".join(f"{candidate.name} {mode:o}" for candidate, mode in readable)
+        problems.append(f"others can read it (mode {modes}); run `chmod 600 {names}`")
     folder = path.parent if str(path.parent) else Path(".")
     mode = _mode(folder)
-    if mode is not None and mode & 0o077:
+    # An ordinary 755 folder is fine (the file itself is private); one that others can
+    # write to lets them replace the database.
+    if mode is not None and mode & 0o022:
         problems.append(
-            f"its folder {folder} is open to others (mode {mode:o}); run `chmod 700 {folder}` "
-            "or move state.path to a private folder"
+            f"others can write to its folder {folder} (mode {mode:o}); run "
+            f"`chmod go-w {folder}` or move state.path to a private folder"
         )
     if not problems:
         return [("ok", "state file", f"{path} is private")]
-    return [("warn", "state file", "; ".join(problems))]
+    return [
+        ("warn", "state file", f"{path} holds order and customer data but " + "; ".join(problems))
+    ]
 
 
 def _mode(path: Path) -> int | None:
@@ -266,8 +284,7 @@ def _warehouse_problem(code: str, warehouses: Sequence[Mapping[str, Any]]) -> st
         close = [c for c in by_code if c.casefold() == code.casefold()]
         hint = f"did you mean {close[0]}? " if close else ""
         return (
-            f"Unleashed has no warehouse with code {code}; {hint}codes: "
-            f"{_sample(sorted(by_code))}"
+            f"Unleashed has no warehouse with code {code}; {hint}codes: {_sample(sorted(by_code))}"
         )
     if found.get("Obsolete"):
         return f"Unleashed warehouse {code} is obsolete; map an active warehouse"
@@ -449,13 +466,12 @@ def product_setting_checks(
             if isinstance(p.get(key), Mapping) and p[key].get("Name")
         )
         priced = sum(
-            1 for p in products if isinstance(p.get(key), Mapping) and p[key].get("Value") not in
-            (None, "")
+            1
+            for p in products
+            if isinstance(p.get(key), Mapping) and p[key].get("Value") not in (None, "")
         )
         label = names.most_common(1)[0][0] if names else key
-        if not products:
-            pass
-        elif not priced:
+        if products and not priced:
             lines.append(
                 (
                     "warn",
@@ -464,7 +480,7 @@ def product_setting_checks(
                     "Unleashed or use products.price_tier: default",
                 )
             )
-        else:
+        elif products:
             lines.append(
                 (
                     "ok",
@@ -528,10 +544,13 @@ def sku_coverage_checks(
             else "orders with them are held and their stock is not synced; add them to "
             "Unleashed if they should sync"
         )
-        detail = f"{len(only_shopify)} SKU(s) only in Shopify: {_sample(only_shopify)}; {action}"
+        detail = f"{len(only_shopify)} ({_sample(only_shopify)}); {action}"
         if case_only:
             pairs = [f"{s} vs {upper[s.upper()]}" for s in case_only]
-            detail += f"; {len(case_only)} differ only in letter case ({_sample(pairs)}): make them identical"
+            detail += (
+                f"; {len(case_only)} differ only in letter case ({_sample(pairs)}): "
+                "make them identical"
+            )
         lines.append(("warn", "SKUs only in Shopify", detail))
     if only_unleashed:
         action = (
@@ -543,8 +562,7 @@ def sku_coverage_checks(
             (
                 "warn",
                 "SKUs only in Unleashed",
-                f"{len(only_unleashed)} product code(s) only in Unleashed: "
-                f"{_sample(only_unleashed)}; {action}",
+                f"{len(only_unleashed)} ({_sample(only_unleashed)}); {action}",
             )
         )
     duplicates = {sku: labels for sku, labels in shopify.items() if len(labels) > 1}
@@ -557,7 +575,7 @@ def sku_coverage_checks(
             (
                 "fail",
                 "duplicate SKUs in Shopify",
-                f"{len(duplicates)} SKU(s) used more than once: {_sample(examples, sep='; ')}; "
+                f"{len(duplicates)}: {_sample(examples, sep='; ')}; "
                 "syncer holds these products, orders and stock: give each variant its own SKU",
             )
         )
@@ -567,7 +585,7 @@ def sku_coverage_checks(
             (
                 "fail",
                 "duplicate product codes in Unleashed",
-                f"{len(repeated)} code(s) on more than one product: {_sample(repeated)}; "
+                f"{len(repeated)}: {_sample(repeated)}; "
                 "syncer holds these products: make each product code unique in Unleashed",
             )
         )

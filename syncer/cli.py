@@ -353,10 +353,13 @@ def check(state: State) -> None:
     config = state.config()
     store = Store(config.state.path)
     try:
-        results = run_checks(state.context(store))
+        # Each line shows as soon as it is known, so the lines done before a refused
+        # credential (exit 3) are still printed.
+        results = run_checks(
+            state.context(store), emit=lambda line: render.check_view(state.console, [line])
+        )
     finally:
         store.close()
-    render.check_view(state.console, results)
     failed = [r for r in results if r[0] == "fail"]
     sys.exit(EXIT_PARTIAL if failed else EXIT_OK)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgressBar
 from rich.table import Table
@@ -300,7 +301,8 @@ def check_view(console: Console, results: list[tuple[str, str, str]]) -> None:
     """results: (status "ok" | "warn" | "fail", check name, detail)."""
     marks = {"ok": "[green]✓[/green]", "warn": "[yellow]![/yellow]", "fail": "[red]✗[/red]"}
     for status, name, detail in results:
-        console.print(f"{marks[status]} {name}" + (f": {detail}" if detail else ""))
+        text = escape(name) + (f": {escape(detail)}" if detail else "")
+        console.print(f"{marks[status]} {text}")
 
 
 class ConsoleProgress:

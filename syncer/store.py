@@ -127,6 +127,15 @@ class Store:
                 raise ConfigError(
                     [Problem("state.path", f"cannot create {self.path.parent}: {exc}")]
                 ) from None
+        if str(self.path) != ":memory:" and not self.path.exists():
+            # The report holds customer emails and order data: private from the start.
+            # (SQLite gives the -wal and -shm files the database file's permissions.)
+            try:
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            except OSError as exc:
+                raise ConfigError(
+                    [Problem("state.path", f"cannot create {self.path}: {exc}")]
+                ) from None
         try:
             conn = sqlite3.connect(str(self.path), timeout=30)
         except sqlite3.Error as exc:
