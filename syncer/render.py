@@ -34,11 +34,12 @@ ACTION_STYLES = {
 
 
 def _text(value: Any) -> str:
+    """A cell's text, with rich markup escaped (a title like "[Sale] Tee" must show as is)."""
     if value is None:
         return "-"
     if isinstance(value, dict | list):
-        return json.dumps(value, default=str, sort_keys=True)
-    return str(value)
+        return escape(json.dumps(value, default=str, sort_keys=True))
+    return escape(str(value))
 
 
 def _field_rows(detail: Mapping[str, Any]) -> list[tuple[str, str, str]]:
@@ -59,6 +60,16 @@ def _field_rows(detail: Mapping[str, Any]) -> list[tuple[str, str, str]]:
                 (str(name), _text(change.get("other")), _text(change.get("master")) + " (master)")
             )
     return rows
+
+
+def _note(error: str | None, detail: Mapping[str, Any]) -> str:
+    """The error, else the reason or note a job gave, else nothing."""
+    if error:
+        return error
+    for key in ("reason", "note"):
+        if detail.get(key):
+            return _text(detail[key])
+    return ""
 
 
 def _summary(detail: Mapping[str, Any], keys: Iterable[str]) -> str:
@@ -90,7 +101,7 @@ def plan_table(console: Console, report: RunReport, *, show_unchanged: bool = Fa
         for item in items:
             d = item.detail
             table.add_row(
-                item.key,
+                escape(item.key),
                 f"[{ACTION_STYLES.get(item.action, '')}]{item.action}",
                 _text(d.get("order_number")),
                 _text(d.get("customer")),
@@ -118,14 +129,14 @@ def plan_table(console: Console, report: RunReport, *, show_unchanged: bool = Fa
         for item in items:
             d = item.detail
             table.add_row(
-                item.key,
+                escape(item.key),
                 f"[{ACTION_STYLES.get(item.action, '')}]{item.action}",
                 _text(d.get("shopify_now")),
                 _text(d.get("unleashed_available")),
                 _text(d.get("buffer")),
                 _text(d.get("in_flight")),
                 _text(d.get("target")),
-                item.error or _text(d.get("reason")) if (item.error or d.get("reason")) else "",
+                _note(item.error, d),
             )
         console.print(table)
         return
@@ -135,16 +146,12 @@ def plan_table(console: Console, report: RunReport, *, show_unchanged: bool = Fa
     for item in items:
         style = ACTION_STYLES.get(item.action, "")
         rows = _field_rows(item.detail)
-        note = (
-            item.error or _text(item.detail.get("reason"))
-            if (item.error or item.detail.get("reason"))
-            else ""
-        )
+        note = _note(item.error, item.detail)
         if not rows:
-            table.add_row(item.key, f"[{style}]{item.action}", "", "", "", note)
+            table.add_row(escape(item.key), f"[{style}]{item.action}", "", "", "", note)
         for index, (name, current, new) in enumerate(rows):
             table.add_row(
-                item.key if index == 0 else "",
+                escape(item.key) if index == 0 else "",
                 f"[{style}]{item.action}" if index == 0 else "",
                 name,
                 current,
@@ -173,8 +180,10 @@ def run_summary(console: Console, report: RunReport) -> None:
         console.print(f"  [red]{report.error}[/red]")
     for item in report.items:
         if item.action in ("hold", "fail"):
-            reason = item.error or _text(item.detail.get("reason"))
-            console.print(f"  [{ACTION_STYLES[item.action]}]{item.action}[/] {item.key}: {reason}")
+            reason = _note(item.error, item.detail) or "-"
+            console.print(
+                f"  [{ACTION_STYLES[item.action]}]{item.action}[/] {escape(item.key)}: {reason}"
+            )
 
 
 def runs_table(console: Console, runs: list[dict[str, Any]]) -> None:
@@ -246,7 +255,11 @@ def run_detail(console: Console, run: dict[str, Any], items: list[dict[str, Any]
             else ""
         )
         table.add_row(
-            item["entity"], item["key"], f"[{style}]{item['action']}", detail, item["error"] or ""
+            item["entity"],
+            escape(item["key"]),
+            f"[{style}]{item['action']}",
+            detail,
+            escape(item["error"] or ""),
         )
     console.print(table)
 
