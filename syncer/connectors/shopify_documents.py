@@ -236,6 +236,28 @@ query ItemInventoryLevels($ids: [ID!]!, $levelsFirst: Int!) {
 }
 """
 
+OPEN_ORDER_STOCK = """
+query OpenOrderStock($query: String, $first: Int!, $after: String, $lineItemsFirst: Int!) {
+  orders(first: $first, after: $after, query: $query, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id name cancelledAt displayFinancialStatus
+      fulfillmentOrders(first: 2) {
+        pageInfo { hasNextPage endCursor }
+        nodes {
+          id status
+          assignedLocation { location { id } }
+          lineItems(first: $lineItemsFirst) {
+            pageInfo { hasNextPage endCursor }
+            nodes { sku remainingQuantity }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
 # Shopify's documentation only shows the idempotency key as an inline string literal, so the
 # key is written into the document (a UUID: hex digits and dashes, nothing to escape) rather
 # than passed as a variable. `inventory_set_quantities(key)` renders it; this sample renders
@@ -342,6 +364,103 @@ mutation FulfillmentCreate($fulfillment: FulfillmentInput!, $message: String) {
   }
 }
 """
+
+# -- bulk operations (API-NOTES §7) ------------------------------------------------------------
+# A bulk query is an ordinary query document sent as a string to bulkOperationRunQuery. It
+# takes no variables, and Shopify ignores `first` and cursors in it: every connection is read
+# whole. It needs 1-5 connections, nested at most two deep, and no top-level node/nodes.
+# Connections use edges { node } as Shopify's bulk guide does. The result is JSONL: one object
+# per line, nested connection nodes as their own lines with `__parentId` (groupObjects is
+# false by default from 2026-01, and the argument is not in the reference SDL, so it is not
+# sent).
+
+PRODUCT_VARIANTS_COUNT = """
+query ProductVariantsCount {
+  productVariantsCount { count precision }
+}
+"""
+
+# The same fields as the VariantFields fragment (tests/test_shopify_bulk.py compares them), so
+# each line projects exactly like a node of VARIANTS.
+BULK_VARIANTS = """
+{
+  productVariants {
+    edges {
+      node {
+        id title sku barcode price position updatedAt
+        product {
+          id title handle descriptionHtml productType status updatedAt variantsCount { count }
+        }
+        inventoryItem { id tracked measurement { weight { unit value } } }
+      }
+    }
+  }
+}
+"""
+
+# Every location, then each of its levels on its own line (`__parentId` = the location). A
+# level line carries its item and location inline, so it maps to (sku, location, available)
+# without regrouping.
+BULK_INVENTORY_LEVELS = """
+{
+  locations {
+    edges {
+      node {
+        id name isActive
+        inventoryLevels {
+          edges {
+            node {
+              id updatedAt
+              item { id sku tracked }
+              location { id }
+              quantities(names: ["available", "on_hand", "committed"]) { name quantity }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+_BULK_OPERATION_FIELDS = """
+fragment BulkOperationFields on BulkOperation {
+  id status errorCode objectCount rootObjectCount fileSize url partialDataUrl createdAt
+  completedAt
+}
+"""
+
+BULK_OPERATION_RUN_QUERY = (
+    """
+mutation BulkOperationRunQuery($query: String!) {
+  bulkOperationRunQuery(query: $query) {
+    bulkOperation { ...BulkOperationFields }
+    userErrors { code field message }
+  }
+}
+"""
+    + _BULK_OPERATION_FIELDS
+)
+
+# Polled by id (node(id:) works in every version; 2026-01+ allows five concurrent bulk
+# queries, so currentBulkOperation may name another one).
+BULK_OPERATION = (
+    """
+query BulkOperation($id: ID!) {
+  node(id: $id) { ... on BulkOperation { ...BulkOperationFields } }
+}
+"""
+    + _BULK_OPERATION_FIELDS
+)
+
+CURRENT_BULK_OPERATION = (
+    """
+query CurrentBulkOperation {
+  currentBulkOperation(type: QUERY) { ...BulkOperationFields }
+}
+"""
+    + _BULK_OPERATION_FIELDS
+)
 
 ALL_DOCUMENTS: dict[str, str] = {
     name: value

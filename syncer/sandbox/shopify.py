@@ -18,6 +18,7 @@ import base64
 import json
 import re
 import secrets
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -49,8 +50,10 @@ from graphql import (
 )
 from graphql.language import parse as parse_document
 
+from syncer.sandbox import shopify_bulk as bulk
 from syncer.sandbox.common import Reply, Request
 from syncer.sandbox.seed import World, make_world
+from syncer.sandbox.shopify_bulk import in_bulk_mode
 
 SCHEMA_PATH = Path(__file__).with_name("shopify_schema.graphql")
 
@@ -64,7 +67,13 @@ extend enum InventorySetQuantitiesUserErrorCode {
   IDEMPOTENCY_KEY_PARAMETER_MISMATCH
   IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED
 }
+
+extend enum BulkOperationUserErrorCode {
+  LIMIT_REACHED
+}
 """
+# LIMIT_REACHED: 2026-01+ allows five concurrent bulk queries and reports the sixth with this
+# code (API-NOTES §7); the derived reference enum predates it.
 
 SUPPORTED_VERSIONS = ("2026-01", "2026-04", "2026-07", "2026-10", "2027-01")
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
@@ -74,6 +83,7 @@ MAX_PAGE_SIZE = 250
 MAX_INPUT_ARRAY = 250
 CONNECTION_OVERHEAD = 2
 MUTATION_COST = 10
+COUNT_LIMIT = 10_000  # `*Count` fields stop counting here unless given a higher limit
 INVENTORY_REASONS = frozenset(
     {
         "correction",
@@ -797,6 +807,8 @@ def decode_cursor(cursor: str) -> Any:
 
 
 def page_size(args: dict[str, Any], limit: int = MAX_PAGE_SIZE) -> int:
+    if in_bulk_mode():
+        return sys.maxsize  # a bulk query reads whole connections; `first` is ignored
     first = args.get("first")
     if first is None:
         raise GraphQLError("you must provide one of first or last")
@@ -975,6 +987,21 @@ def order_status_match(order: Order, value: str) -> bool:
     return not order.closed  # open / not_closed
 
 
+# Shopify's `fulfillment_status` search values per displayFulfillmentStatus: `shipped` and
+# `fulfilled` mean fully fulfilled, `unshipped` nothing fulfilled, `partial` some, and
+# `unfulfilled` anything not yet fully fulfilled (unshipped or partial).
+_FULFILLMENT_SEARCH_VALUES = {
+    "FULFILLED": ["fulfilled", "shipped"],
+    "PARTIALLY_FULFILLED": ["partial", "partially_fulfilled", "unfulfilled"],
+    "UNFULFILLED": ["unshipped", "unfulfilled"],
+}
+
+
+def fulfillment_status_values(order: Order) -> list[str]:
+    status = order.display_fulfillment_status
+    return _FULFILLMENT_SEARCH_VALUES.get(status, [status.lower()])
+
+
 ORDER_FIELDS: dict[str, Any] = {
     "id": lambda o: o.num,
     "updated_at": lambda o: o.updated_at,
@@ -982,7 +1009,7 @@ ORDER_FIELDS: dict[str, Any] = {
     "processed_at": lambda o: o.processed_at,
     "name": lambda o: [o.name, str(o.number)],
     "financial_status": lambda o: o.financial_status.lower(),
-    "fulfillment_status": lambda o: o.display_fulfillment_status.lower(),
+    "fulfillment_status": lambda o: fulfillment_status_values(o),
     "test": lambda o: o.test,
     "email": lambda o: o.email,
     "sku": lambda o: [li.sku for li in o.lines],
@@ -1304,8 +1331,10 @@ class ShopifySandbox:
             self.tokens[access_token] = Token(access_token, None, access_token)
         self.buckets: dict[str, Bucket] = {}
         self._last_bucket: Bucket | None = None
-        # Totals for the benchmark: points charged (sum of actualQueryCost) and THROTTLED replies.
+        # Totals for the benchmark: sum of actualQueryCost, points the bucket really kept
+        # (never more than requested) and THROTTLED replies.
         self.cost_spent = 0
+        self.cost_charged = 0
         self.throttled = 0
         self.writes: list[dict[str, Any]] = []
         self.idempotency: dict[str, tuple[str, Any]] = {}
@@ -1313,6 +1342,14 @@ class ShopifySandbox:
         self._variables: dict[str, Any] = {}
         self._seed_prices: dict[str, Decimal] | None = None
         self._counters: dict[str, int] = {}
+        # Bulk query operations (shopify_bulk.py): seconds until one completes, how many may
+        # run at once, an errorCode the next one fails with, and the host the client called
+        # (the result URL points back at this server).
+        self.bulk_operations: dict[int, bulk.BulkOperation] = {}
+        self.bulk_delay = bulk.DEFAULT_DELAY
+        self.bulk_limit = bulk.CONCURRENT_QUERIES
+        self.bulk_fail_next: str | None = None
+        self._request_host = "127.0.0.1"
         self.shop: dict[str, Any] = {
             "id": gid("Shop", 1),
             "name": "Syncer Sandbox",
@@ -1783,6 +1820,90 @@ class ShopifySandbox:
                 self.restore_rate = restore_rate
             self.buckets.clear()
 
+    # -- bulk query operations ----------------------------------------------------------------
+
+    def set_bulk(
+        self,
+        *,
+        delay: float | None = None,
+        limit: int | None = None,
+        fail_next: str | None = None,
+    ) -> None:
+        """Tune bulk operations for a test: seconds from creation to completion, how many
+        may run at once, and an errorCode (ACCESS_DENIED, INTERNAL_SERVER_ERROR, TIMEOUT)
+        the next operation fails with."""
+        with self.lock:
+            if delay is not None:
+                self.bulk_delay = float(delay)
+            if limit is not None:
+                self.bulk_limit = int(limit)
+            if fail_next is not None:
+                self.bulk_fail_next = fail_next
+
+    def start_bulk_query(self, text: str) -> dict[str, Any]:
+        """`bulkOperationRunQuery`: check the query, refuse past the concurrency limit, then
+        run it over the whole data set (connections un-paged) into JSONL served later."""
+        with self.lock:
+            try:
+                document = bulk.check_query(self.schema, text)
+            except bulk.InvalidBulkQuery as exc:
+                return {
+                    "bulkOperation": None,
+                    "userErrors": [bulk_error(["query"], str(exc), "INVALID")],
+                }
+            running = [op for op in self.bulk_operations.values() if not op.finished]
+            if len(running) >= self.bulk_limit:
+                message = (
+                    f"A maximum of {self.bulk_limit} bulk query operations can run at the same "
+                    f"time; {', '.join(op.id for op in running)} are still running."
+                )
+                return {
+                    "bulkOperation": None,
+                    "userErrors": [bulk_error(["query"], message, "LIMIT_REACHED")],
+                }
+            with bulk.bulk_mode():
+                result = execute_sync(
+                    self.schema,
+                    document,
+                    root_value=Root(self),
+                    field_resolver=resolve_field,
+                    type_resolver=resolve_type,
+                )
+            failure, self.bulk_fail_next = self.bulk_fail_next, None
+            objects: list[dict[str, Any]] = []
+            if result.errors:
+                failure = failure or "INTERNAL_SERVER_ERROR"
+            if result.data is not None:
+                objects = bulk.jsonl_objects(self.schema, document, result.data)
+            op = bulk.BulkOperation(
+                self._next("BulkOperation"),
+                self.now(),
+                text,
+                bulk.encode_lines(objects),
+                delay=self.bulk_delay,
+                base_url=f"http://{self._request_host}",
+                failure=failure,
+            )
+            self.bulk_operations[op.num] = op
+            return {"bulkOperation": op, "userErrors": []}
+
+    def current_bulk_operation(self, type_: str = "QUERY") -> bulk.BulkOperation | None:
+        with self.lock:
+            ops = [op for op in self.bulk_operations.values() if op.type == type_]
+            return ops[-1] if ops else None
+
+    def _bulk_download(self, num: int, partial: bool, query: str) -> Reply:
+        """The result file; the signature in the URL stands in for Shopify's signed URL."""
+        with self.lock:
+            op = self.bulk_operations.get(num)
+            signature = (parse_qs(query).get("sig") or [""])[0]
+            if op is None or not secrets.compare_digest(signature, op.signature):
+                return Reply(403, "<Error><Code>AccessDenied</Code></Error>")
+            body = op.partial_body() if partial else op.body
+            if (op.status != "FAILED") if partial else (op.url is None):
+                return Reply(404, "<Error><Code>NoSuchKey</Code></Error>")
+        return Reply(200, body, {"Content-Type": "application/jsonl"})
+
     def written(self, mutation: str | None = None) -> list[dict[str, Any]]:
         """Every mutation applied (not replays or rejected calls), oldest first."""
         with self.lock:
@@ -1803,6 +1924,13 @@ class ShopifySandbox:
             if path == "/shopify/token_ttl" and method == "POST":
                 self.token_ttl = float(body["seconds"])
                 return Reply(200, {"token_ttl": self.token_ttl})
+            if path == "/shopify/bulk" and method == "POST":
+                self.set_bulk(
+                    delay=body.get("delay"),
+                    limit=body.get("limit"),
+                    fail_next=body.get("fail_next"),
+                )
+                return Reply(200, {"delay": self.bulk_delay, "limit": self.bulk_limit})
             match = re.fullmatch(r"/shopify/orders/([^/]+)/(paid|cancel)", path)
             if match and method == "POST":
                 raw = match.group(1)
@@ -1835,6 +1963,11 @@ class ShopifySandbox:
     def handle(self, request: Request) -> Reply:
         if request.method == "POST" and request.path == "/admin/oauth/access_token":
             return self._grant(request)
+        download = re.fullmatch(r"/_bulk/(\d+)(\.partial)?\.jsonl", request.path)
+        if download and request.method == "GET":
+            return self._bulk_download(
+                int(download.group(1)), bool(download.group(2)), request.query
+            )
         match = re.fullmatch(r"/admin/api/([\w-]+)/graphql\.json", request.path)
         if match is None or request.method != "POST":
             return Reply(404, {"errors": "Not Found"})
@@ -1847,6 +1980,7 @@ class ShopifySandbox:
         except ValueError:
             return Reply(400, {"errors": "Invalid JSON in request body"}, headers)
         with self.lock:
+            self._request_host = request.headers.get("host") or self._request_host
             status, payload = self._graphql(token, body)
         return Reply(status, payload, headers)
 
@@ -2009,6 +2143,7 @@ class ShopifySandbox:
         cost["actualQueryCost"] = actual
         cost["throttleStatus"] = bucket.status()
         self.cost_spent += actual
+        self.cost_charged += min(requested, actual)
         payload: dict[str, Any] = {}
         if result.errors:
             code = "INVALID_VARIABLE" if result.data is None else "INTERNAL_SERVER_ERROR"
@@ -2237,6 +2372,29 @@ class Root:
         if sort == "NAME":
             return sorted_connection(items, args, lambda loc: loc.name, sort)
         return sorted_connection(items, args, lambda loc: loc.num, "ID")
+
+    def gql_node(self, info: Any, id: str) -> Any:
+        parsed = parse_gid(id)
+        if parsed and parsed[0] == "BulkOperation":
+            return self.app.bulk_operations.get(parsed[1])
+        return self.gql_nodes(info, [id])[0]
+
+    def gql_productVariantsCount(self, info: Any, query: str | None = None) -> dict[str, Any]:
+        """Shopify counts up to 10,000 by default and says AT_LEAST beyond."""
+        groups = parse_search(query)
+        pool = self._sku_pool(groups, lambda v: v)
+        if pool is None:
+            pool = list(self.app.variants.values())
+        count = sum(1 for v in dict.fromkeys(pool) if matches(v, groups, VARIANT_FIELDS))
+        if count > COUNT_LIMIT:
+            return {"count": COUNT_LIMIT, "precision": "AT_LEAST"}
+        return {"count": count, "precision": "EXACT"}
+
+    def gql_currentBulkOperation(self, info: Any, type: str = "QUERY") -> Any:
+        return self.app.current_bulk_operation(type)
+
+    def gql_bulkOperationRunQuery(self, info: Any, query: str) -> dict[str, Any]:
+        return self.app.start_bulk_query(query)
 
     # mutations
 

@@ -1,0 +1,695 @@
+"""`sync inventory`: Unleashed stock becomes Shopify `available`, minus buffer and in flight.
+
+One run (SPEC section 4, Inventory):
+
+1. Resolve `inventory.locations` (warehouse code -> Shopify location name or gid) with one
+   `locations` call; an unknown name is a configuration error (exit 2) that lists the
+   locations the shop has.
+2. Re-send any `inventorySetQuantities` call an earlier run left in doubt (reply lost, crash):
+   the same input under the same `@idempotent` key, so Shopify applies it at most once.
+3. Read StockOnHand per mapped warehouse: rows modified since that warehouse's cursor minus a
+   day (Unleashed's `modifiedSince` may only honour the date), or every row with `--full` or
+   when the warehouse has no cursor yet. Items held or failed by earlier runs are retried
+   with the AvailableQty recorded for them, unless the window brought a fresher row.
+4. Read the Shopify levels of those SKUs: a full read pages through every level of each
+   location (250 a page); an incremental one resolves the SKUs' inventory items (cached as
+   `stock_item` links, else `sku:` searches of 50) and reads their levels 30 items a call,
+   unless paging the locations is estimated to cost fewer calls.
+5. In flight: open, not fully fulfilled Shopify orders (one light query, 18 orders a page)
+   that syncer has not sent (held, failed, never sent; paid or not), and orders syncer sent
+   whose Unleashed `OrderStatus` is in `inventory.unallocated_statuses` (one sales-order list
+   filtered by those statuses). Units are each open fulfilment order's remaining quantity at
+   its assigned location.
+6. Plan (inventory/planner.py), stop for safety before any write, then write changed levels
+   250 a call with `changeFromQuantity` (compare-and-swap).
+
+Rules decided here:
+- A SKU that Unleashed stocks but no Shopify variant carries is reported `unchanged` with the
+  note "not in Shopify" (cron must not exit 1 for raw materials or B2B-only products), unless
+  the products job linked that SKU: then Shopify lost a product it should have, and the item
+  is held.
+- Idempotency: the key is stored (with the exact input) before the call and reused only to
+  re-send that identical call. On CHANGE_FROM_QUANTITY_STALE the batch's levels are re-read
+  and sent once more under a new key; units Shopify took meanwhile are treated as sales (the
+  target drops by them, so nothing is oversold), increases are not added (Unleashed, the
+  master, overrides manual edits on the next full run). Still stale: the batch's items fail
+  and are retried next run.
+- The cursor is JSON, one timestamp per warehouse (a newly mapped warehouse starts with a full
+  read); it becomes the run's start time once the run finishes, because held and failed items
+  are kept in the store and retried on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from syncer.engine import Context, Options
+from syncer.errors import ConfigError, DataError, Problem, SafetyStop
+from syncer.inventory.planner import (
+    InventoryPlan,
+    LevelRow,
+    SetQuantity,
+    StockKey,
+    StockRow,
+    batches,
+    in_flight,
+    in_flight_lines,
+    mutation_input,
+    plan_inventory,
+    safety_check,
+)
+from syncer.report import Item, RunReport
+
+log = logging.getLogger("syncer.inventory")
+
+JOB = "inventory"
+# Unleashed may honour only the date of `modifiedSince`: re-read a day (plus clock skew).
+OVERLAP = timedelta(days=1, minutes=5)
+STOCK_ITEM_LINK = "stock_item"  # SKU -> Shopify inventory item gid (a cache)
+PRODUCT_LINK = "product"  # written by the products job: SKUs syncer manages
+ORDER_LINK = "order"  # written by the orders job: Shopify order gid -> sales order Guid
+WRITE_SCOPE = "inventory.set"
+WRITE_ENTITY = "stock_write"  # pending: an inventorySetQuantities call in doubt
+STOCK_ENTITY = "stock"  # pending: a held or failed SKU@WAREHOUSE
+STALE = "CHANGE_FROM_QUANTITY_STALE"
+# Open orders that may still hold stock: not archived, not fully fulfilled.
+OPEN_ORDERS_QUERY = "status:open -fulfillment_status:fulfilled"
+REASON = "correction"
+SKUS_PER_SEARCH = 50  # ShopifyClient.variants_by_skus
+ITEMS_PER_READ = 30  # ShopifyClient.inventory_levels_for_items under the cost limit
+LEVELS_PER_PAGE = 250
+NOT_IN_SHOPIFY = (
+    "not in Shopify: no variant has this SKU, and the products job has not linked it; "
+    "nothing written"
+)
+
+
+def run(ctx: Context, report: RunReport, options: Options) -> None:
+    InventoryRun(ctx, report, options).execute()
+
+
+# -- pure helpers -----------------------------------------------------------------------------
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_cursor(value: str | None, warehouses: Iterable[str]) -> dict[str, datetime]:
+    """The per-warehouse cursor; a plain timestamp (older format) applies to every warehouse.
+    Anything unreadable means no cursor: that warehouse is read in full."""
+    if not value:
+        return {}
+    try:
+        data = json.loads(value)
+    except ValueError:
+        data = {code: value for code in warehouses}
+    if not isinstance(data, dict):
+        return {}
+    result: dict[str, datetime] = {}
+    for code, text in data.items():
+        try:
+            result[str(code)] = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        except ValueError:
+            continue
+    return result
+
+
+def resolve_locations(
+    configured: Mapping[str, str], shop_locations: Sequence[Mapping[str, Any]]
+) -> dict[str, str]:
+    """Warehouse code -> location gid. A value may be a location's gid or its name (exact,
+    else case-insensitive when that is unambiguous)."""
+    by_gid = {str(loc["id"]): loc for loc in shop_locations}
+    names = sorted(str(loc.get("name")) for loc in shop_locations)
+    problems: list[Problem] = []
+    resolved: dict[str, str] = {}
+    for code, wanted in configured.items():
+        if wanted in by_gid:
+            resolved[code] = wanted
+            continue
+        exact = [str(loc["id"]) for loc in shop_locations if loc.get("name") == wanted]
+        folded = [
+            str(loc["id"])
+            for loc in shop_locations
+            if str(loc.get("name") or "").casefold() == str(wanted).casefold()
+        ]
+        match = exact or folded
+        if len(match) == 1:
+            resolved[code] = match[0]
+            continue
+        reason = (
+            f"{len(match)} Shopify locations are named {wanted!r}"
+            if match
+            else f"Shopify has no location {wanted!r}"
+        )
+        problems.append(
+            Problem(
+                f"inventory.locations.{code}",
+                reason,
+                "use the name or gid of one of the shop's locations: "
+                + (", ".join(repr(n) for n in names) or "the shop lists none"),
+            )
+        )
+    seen: dict[str, str] = {}
+    for code, gid in resolved.items():
+        if gid in seen:
+            problems.append(
+                Problem(
+                    f"inventory.locations.{code}",
+                    f"maps to the same Shopify location as {seen[gid]}",
+                    "map each warehouse to its own location",
+                )
+            )
+        seen.setdefault(gid, code)
+    if problems:
+        raise ConfigError(problems)
+    return resolved
+
+
+def stock_row(raw: Mapping[str, Any], warehouse: str) -> StockRow | None:
+    """A StockOnHand row as the planner takes it; None when it has no product code."""
+    sku = str(raw.get("ProductCode") or "").strip()
+    if not sku:
+        return None
+    value = raw.get("AvailableQty")
+    try:
+        available = Decimal(str(value)) if value is not None else Decimal("NaN")
+    except InvalidOperation:
+        available = Decimal("NaN")
+    return StockRow(sku, warehouse, available)
+
+
+def input_digest(payload: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def stale_codes(exc: DataError) -> bool:
+    return any(isinstance(e, Mapping) and e.get("code") == STALE for e in exc.errors)
+
+
+def level_row(item_id: str, location_gid: str, available: Any, tracked: Any) -> LevelRow:
+    return LevelRow(
+        inventory_item_id=item_id,
+        location_gid=location_gid,
+        available=None if available is None else int(available),
+        tracked=bool(tracked),
+        active=available is not None,
+    )
+
+
+@dataclass
+class ShopifyView:
+    """What Shopify has for the SKUs in scope."""
+
+    levels: dict[StockKey, list[LevelRow]] = field(default_factory=dict)
+    skus: set[str] = field(default_factory=set)  # SKUs some Shopify variant carries
+
+    def add(self, sku: str, row: LevelRow) -> None:
+        self.skus.add(sku)
+        rows = self.levels.setdefault((sku, row.location_gid), [])
+        if all(r.inventory_item_id != row.inventory_item_id for r in rows):
+            rows.append(row)
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+class InventoryRun:
+    def __init__(self, ctx: Context, report: RunReport, options: Options) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.report = report
+        self.options = options
+        self.config = ctx.config.inventory
+        self.reference_uri = f"gid://syncer/InventorySync/{report.run_id or 0}"
+
+    def execute(self) -> None:
+        ctx, report = self.ctx, self.report
+        started = ctx.now()
+        locations = resolve_locations(self.config.locations, ctx.shopify.locations())
+        if not locations:
+            report.cursor_after = report.cursor_before
+            return
+        if not report.dry_run:
+            self.resend_writes_in_doubt()
+        cursors = parse_cursor(report.cursor_before, locations)
+        full = {code for code in locations if self.options.full or code not in cursors}
+        rows, full_rows = self.read_stock(locations, cursors, full)
+        rows = self.add_retries(rows, locations, full)
+
+        linked = {str(link["key"]) for link in self.store.links(PRODUCT_LINK)}
+        view = self.read_shopify(locations, rows, full)
+        unknown_items, rows = self.split_unknown(rows, view, linked)
+        units = self.read_in_flight(locations)
+
+        plan = InventoryPlan(items=list(unknown_items))
+        for code, gid in locations.items():
+            part = plan_inventory(
+                [r for r in rows if r.warehouse_code == code],
+                {k: v for k, v in view.levels.items() if k[1] == gid},
+                locations={code: gid},
+                buffer=self.config.buffer,
+                in_flight=units,
+                scope_skus=None if code in full else {r.sku for r in rows},
+                known_unleashed_skus=linked,
+            )
+            plan.sets.extend(part.sets)
+            plan.items.extend(part.items)
+            plan.unmapped_rows += part.unmapped_rows
+
+        if not report.dry_run:
+            stop = safety_check(
+                plan,
+                max_changes=self.config.max_changes,
+                force=self.options.force,
+                unleashed_rows=full_rows if full == set(locations) else None,
+                linked_count=len(linked),
+            )
+            if stop:
+                raise SafetyStop(stop)
+        items = {item.key: item for item in plan.items}
+        for item in plan.items:
+            report.add(item)
+        if not report.dry_run:
+            self.write(plan.sets, items)
+            self.remember_pending(plan.items, rows)
+        report.cursor_after = json.dumps(
+            {**{c: iso(t) for c, t in cursors.items()}, **{c: iso(started) for c in locations}},
+            sort_keys=True,
+        )
+
+    # -- Unleashed stock -----------------------------------------------------------------------
+
+    def read_stock(
+        self, locations: Mapping[str, str], cursors: Mapping[str, datetime], full: set[str]
+    ) -> tuple[list[StockRow], int]:
+        """StockOnHand rows of every mapped warehouse, and how many rows the full reads gave."""
+        ctx = self.ctx
+        rows: list[StockRow] = []
+        full_rows = 0
+        for code in locations:
+            since = None if code in full else cursors[code] - OVERLAP
+            ctx.progress.start(f"Reading Unleashed stock for {code}")
+            try:
+                for raw in ctx.unleashed.iter_stock_on_hand(code, modified_since=since):
+                    row = stock_row(raw, code)
+                    if row is not None:
+                        rows.append(row)
+                        full_rows += code in full
+                    ctx.progress.advance()
+            except DataError as exc:
+                if exc.status == 400:
+                    raise ConfigError(
+                        [
+                            Problem(
+                                f"inventory.locations.{code}",
+                                f"Unleashed refused warehouse code {code}: {exc}",
+                                "use a warehouse code that exists in Unleashed",
+                            )
+                        ]
+                    ) from exc
+                raise
+            finally:
+                ctx.progress.done()
+        return rows, full_rows
+
+    def add_retries(
+        self, rows: list[StockRow], locations: Mapping[str, str], full: set[str]
+    ) -> list[StockRow]:
+        """Held and failed SKU@WAREHOUSE items of earlier runs, with the AvailableQty read then,
+        unless this run read a fresher row (a full read reads every row anyway)."""
+        have = {(r.sku, r.warehouse_code) for r in rows}
+        extra: list[StockRow] = []
+        for pending in self.store.pending(JOB, STOCK_ENTITY):
+            data = pending["data"]
+            sku, code = str(data.get("sku") or ""), str(data.get("warehouse") or "")
+            if not sku or code not in locations or code in full or (sku, code) in have:
+                continue
+            try:
+                extra.append(StockRow(sku, code, Decimal(str(data.get("available")))))
+            except InvalidOperation:
+                continue
+        return rows + extra
+
+    # -- Shopify levels ------------------------------------------------------------------------
+
+    def read_shopify(
+        self, locations: Mapping[str, str], rows: Sequence[StockRow], full: set[str]
+    ) -> ShopifyView:
+        view = ShopifyView()
+        paged: set[str] = set(full)
+        scoped = sorted({r.sku for r in rows if r.warehouse_code not in full})
+        incremental = [code for code in locations if code not in full]
+        cached = self.cached_items(scoped) if scoped else {}
+        if scoped and incremental:
+            catalogue = max(self.store.count_links(STOCK_ITEM_LINK), len(scoped))
+            by_location = len(incremental) * math.ceil(catalogue / LEVELS_PER_PAGE)
+            uncached = len(scoped) - len(cached)
+            by_items = math.ceil(uncached / SKUS_PER_SEARCH) + math.ceil(
+                len(scoped) / ITEMS_PER_READ
+            )
+            if by_location < by_items:
+                paged.update(incremental)
+        for code in locations:
+            if code in paged:
+                self.read_location(locations[code], view)
+        rest = [code for code in incremental if code not in paged]
+        if rest and scoped:
+            self.read_items(scoped, cached, [locations[c] for c in rest], view)
+        # SKUs Unleashed lists that no paged location carries: a variant may still have them
+        # (not stocked there); ask once so the planner can say which.
+        missing = sorted(
+            {r.sku for r in rows if r.warehouse_code in paged and r.sku not in view.skus}
+        )
+        if missing:
+            self.read_items(missing, {}, [locations[c] for c in paged], view)
+        return view
+
+    def read_location(self, location_gid: str, view: ShopifyView) -> None:
+        ctx = self.ctx
+        cache: list[tuple[str, str | None, str, dict[str, Any]]] = []
+        ctx.progress.start(f"Reading Shopify levels at {location_gid}")
+        for level in ctx.shopify.iter_inventory_levels(location_gid):
+            item = level.get("item") or {}
+            sku = str(item.get("sku") or "")
+            if not sku:
+                continue
+            row = level_row(
+                str(item["id"]), location_gid, level.get("available"), item.get("tracked")
+            )
+            view.add(sku, row)
+            cache.append((sku, row.inventory_item_id, "linked", {}))
+            ctx.progress.advance()
+        ctx.progress.done()
+        if not self.report.dry_run:
+            self.store.put_links(STOCK_ITEM_LINK, _unique_cache(cache))
+
+    def cached_items(self, skus: Sequence[str]) -> dict[str, str]:
+        wanted = set(skus)
+        return {
+            str(link["key"]): str(link["remote_id"])
+            for link in self.store.links(STOCK_ITEM_LINK)
+            if link["key"] in wanted and link["remote_id"]
+        }
+
+    def read_items(
+        self,
+        skus: Sequence[str],
+        cached: Mapping[str, str],
+        location_gids: Sequence[str],
+        view: ShopifyView,
+    ) -> None:
+        """Levels of these SKUs at these locations via their inventory items, in batches."""
+        shopify = self.ctx.shopify
+        items_by_sku: dict[str, list[str]] = {sku: [item] for sku, item in cached.items()}
+
+        def resolve(wanted: Sequence[str]) -> None:
+            if not wanted:
+                return
+            variants = shopify.variants_by_skus(wanted)
+            for sku in wanted:
+                items_by_sku[sku] = [
+                    str(v["inventoryItem"]["id"])
+                    for v in variants.get(sku, [])
+                    if v.get("inventoryItem")
+                ]
+
+        resolve([s for s in skus if s not in cached])
+        levels = self._item_levels(items_by_sku, location_gids)
+        # A cached item that answers with another SKU, or not at all, is stale: look it up.
+        stale = [
+            sku
+            for sku, item in cached.items()
+            if not any(level[0] == sku for level in levels.get(item, []))
+        ]
+        if stale:
+            resolve(stale)
+            levels.update(self._item_levels({s: items_by_sku[s] for s in stale}, location_gids))
+        cache: list[tuple[str, str | None, str, dict[str, Any]]] = []
+        for sku, item_ids in items_by_sku.items():
+            for item_id in item_ids:
+                rows = {
+                    gid: (available, tracked)
+                    for _, gid, available, tracked in levels.get(item_id, [])
+                }
+                tracked_any = any(bool(t) for _, t in rows.values()) or not rows
+                for gid in location_gids:
+                    if gid in rows:
+                        available, tracked = rows[gid]
+                        view.add(sku, level_row(item_id, gid, available, tracked))
+                    else:  # the variant exists but is not stocked there
+                        view.add(sku, LevelRow(item_id, gid, None, tracked_any, False))
+            if len(item_ids) == 1:
+                cache.append((sku, item_ids[0], "linked", {}))
+        if not self.report.dry_run and cache:
+            self.store.put_links(STOCK_ITEM_LINK, cache)
+
+    def _item_levels(
+        self, items_by_sku: Mapping[str, list[str]], location_gids: Sequence[str]
+    ) -> dict[str, list[tuple[str, str, Any, Any]]]:
+        """item id -> [(sku, location gid, available, tracked)]."""
+        item_ids = sorted({item for items in items_by_sku.values() for item in items})
+        result: dict[str, list[tuple[str, str, Any, Any]]] = {}
+        if not item_ids:
+            return result
+        for row in self.ctx.shopify.inventory_levels_for_items(item_ids, location_gids):
+            result.setdefault(str(row["item_id"]), []).append(
+                (
+                    str(row.get("sku") or ""),
+                    str(row["location_id"]),
+                    row.get("available"),
+                    row.get("tracked"),
+                )
+            )
+        return result
+
+    def split_unknown(
+        self, rows: Sequence[StockRow], view: ShopifyView, linked: set[str]
+    ) -> tuple[list[Item], list[StockRow]]:
+        """Rows whose SKU no Shopify variant carries become `unchanged` items (see module
+        docstring) unless the products job linked the SKU."""
+        items: list[Item] = []
+        kept: list[StockRow] = []
+        for row in rows:
+            if row.sku in view.skus or row.sku in linked:
+                kept.append(row)
+                continue
+            items.append(
+                Item(
+                    "stock",
+                    f"{row.sku}@{row.warehouse_code}",
+                    "unchanged",
+                    {"unleashed_available": str(row.available), "note": NOT_IN_SHOPIFY},
+                )
+            )
+        return items, kept
+
+    # -- in flight -----------------------------------------------------------------------------
+
+    def read_in_flight(self, locations: Mapping[str, str]) -> dict[StockKey, int]:
+        ctx = self.ctx
+        ctx.progress.start("Reading open Shopify orders")
+        orders: list[dict[str, Any]] = []
+        for order in ctx.shopify.iter_open_order_stock(OPEN_ORDERS_QUERY):
+            orders.append(order)
+            ctx.progress.advance()
+        ctx.progress.done()
+        if not orders:
+            return {}
+        overflow = [str(o["id"]) for o in orders if _overflows(o)]
+        if overflow:
+            complete = ctx.shopify.fulfillment_orders_for(overflow)
+            for order in orders:
+                if str(order["id"]) in complete:
+                    order["fulfillmentOrders"] = {"nodes": complete[str(order["id"])]}
+        sent_links = {
+            str(o["id"]): link
+            for o in orders
+            if (link := self.store.link(ORDER_LINK, str(o["id"]))) is not None
+        }
+        unallocated = list(self.config.unallocated_statuses)
+        status_by_guid: dict[str, str] = {}
+        if sent_links and unallocated:
+            for sales_order in ctx.unleashed.iter_sales_orders(order_status=unallocated):
+                guid = str(sales_order.get("Guid") or "").lower()
+                status_by_guid[guid] = str(sales_order.get("OrderStatus") or "")
+        sent_status: dict[str, str | None] = {}
+        for gid, link in sent_links.items():
+            status = status_by_guid.get(str(link.get("remote_id") or "").lower())
+            if status:
+                sent_status[gid] = status
+            elif link["status"] == "created":
+                # In Unleashed, and in none of the unallocated statuses: allocated already.
+                sent_status[gid] = "allocated"
+            # "sending" or "failed" and not found: Unleashed does not have it yet.
+        lines = in_flight_lines(
+            orders,
+            sent_status,
+            unallocated_statuses=unallocated,
+            default_location_gid=locations.get(ctx.config.orders.warehouse, ""),
+        )
+        return in_flight(lines)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def resend_writes_in_doubt(self) -> None:
+        """Calls an earlier run sent without hearing back: the identical input, same key."""
+        for pending in self.store.pending(JOB, WRITE_ENTITY):
+            key = str(pending["key"])
+            payload = pending["data"].get("input") or {}
+            if not payload.get("quantities"):
+                self._finish_write(key, "abandoned")
+                continue
+            try:
+                self._send(payload, key)
+            except DataError as exc:
+                # Stale or rejected: nothing of it was applied; this run plans afresh.
+                log.info("write %s left by an earlier run was not applied: %s", key, exc)
+                self._finish_write(key, "stale" if stale_codes(exc) else "failed")
+                continue
+            self._finish_write(key, "done")
+            log.info("write %s left by an earlier run is applied", key)
+
+    def _send(self, payload: Mapping[str, Any], key: str) -> dict[str, Any]:
+        return self.ctx.shopify.set_inventory_quantities(
+            payload["quantities"],
+            reason=payload["reason"],
+            reference_uri=payload.get("referenceDocumentUri"),
+            idempotency_key=key,
+            name=payload.get("name", "available"),
+        )
+
+    def _begin_write(self, payload: Mapping[str, Any]) -> str:
+        """The key for this exact input, stored with the input before the call."""
+        key = self.store.idempotency_key(WRITE_SCOPE, input_digest(payload), str(uuid.uuid4()))
+        self.store.set_pending(
+            JOB,
+            WRITE_ENTITY,
+            key,
+            action="sending",
+            reason="inventorySetQuantities sent; re-sent with the same key until answered",
+            data={"input": payload},
+        )
+        return key
+
+    def _finish_write(self, key: str, status: str) -> None:
+        self.store.finish_idempotency_key(key, status)
+        self.store.clear_pending(JOB, WRITE_ENTITY, key)
+
+    def write(self, sets: Sequence[SetQuantity], items: Mapping[str, Item]) -> None:
+        if not sets:
+            return
+        ctx = self.ctx
+        ctx.progress.start("Writing Shopify levels", total=len(sets))
+        for batch in batches(sets):
+            self.write_batch(batch, items, retry_stale=True)
+            ctx.progress.advance(len(batch))
+        ctx.progress.done()
+
+    def write_batch(
+        self, batch: Sequence[SetQuantity], items: Mapping[str, Item], *, retry_stale: bool
+    ) -> None:
+        payload = mutation_input(batch, reason=REASON, reference_uri=self.reference_uri)
+        key = self._begin_write(payload)
+        try:
+            self._send(payload, key)
+        except DataError as exc:
+            self._finish_write(key, "stale" if stale_codes(exc) else "failed")
+            if stale_codes(exc) and retry_stale:
+                fresh = self.refresh(batch, items)
+                if fresh:
+                    self.write_batch(fresh, items, retry_stale=False)
+                return
+            for quantity in batch:
+                self._fail(items[quantity.key], str(exc))
+            return
+        self._finish_write(key, "done")
+        for quantity in batch:
+            items[quantity.key].detail["idempotency_key"] = key
+
+    def refresh(self, batch: Sequence[SetQuantity], items: Mapping[str, Item]) -> list[SetQuantity]:
+        """Re-read the batch's levels after a stale compare-and-swap; the fresh sets to send."""
+        item_ids = sorted({q.inventory_item_id for q in batch})
+        locations = sorted({q.location_gid for q in batch})
+        now = {
+            (str(r["item_id"]), str(r["location_id"])): r.get("available")
+            for r in self.ctx.shopify.inventory_levels_for_items(item_ids, locations)
+        }
+        fresh: list[SetQuantity] = []
+        for quantity in batch:
+            item = items[quantity.key]
+            current = now.get((quantity.inventory_item_id, quantity.location_gid))
+            if current is None:
+                self._fail(item, "the level disappeared from Shopify during the run")
+                continue
+            current = int(current)
+            delta = current - quantity.change_from
+            target = max(0, quantity.quantity + min(0, delta))
+            item.detail.update(shopify_now=current, target=target, concurrent_change=delta)
+            if current == target:
+                item.action = "unchanged"
+                continue
+            fresh.append(
+                SetQuantity(
+                    quantity.inventory_item_id, quantity.location_gid, target, current, quantity.key
+                )
+            )
+        return fresh
+
+    def _fail(self, item: Item, error: str) -> None:
+        item.action = "fail"
+        item.error = error
+
+    def remember_pending(self, plan_items: Sequence[Item], rows: Sequence[StockRow]) -> None:
+        """Held and failed items are retried every run with the AvailableQty read now; the
+        others leave the retry list."""
+        available = {f"{r.sku}@{r.warehouse_code}": r for r in rows}
+        existing = {str(p["key"]) for p in self.store.pending(JOB, STOCK_ENTITY)}
+        for item in plan_items:
+            row = available.get(item.key)
+            if item.action in ("hold", "fail") and row is not None:
+                self.store.set_pending(
+                    JOB,
+                    STOCK_ENTITY,
+                    item.key,
+                    action=item.action,
+                    reason=item.error or item.action,
+                    data={
+                        "sku": row.sku,
+                        "warehouse": row.warehouse_code,
+                        "available": str(row.available),
+                    },
+                )
+            elif item.key in existing:
+                self.store.clear_pending(JOB, STOCK_ENTITY, item.key)
+
+
+def _overflows(order: Mapping[str, Any]) -> bool:
+    """True when the light order query did not carry all fulfilment orders or lines."""
+    fulfillment_orders = order.get("fulfillmentOrders") or {}
+    if (fulfillment_orders.get("pageInfo") or {}).get("hasNextPage"):
+        return True
+    return any(
+        ((fo.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage")
+        for fo in fulfillment_orders.get("nodes") or []
+    )
+
+
+def _unique_cache(
+    rows: list[tuple[str, str | None, str, dict[str, Any]]],
+) -> list[tuple[str, str | None, str, dict[str, Any]]]:
+    """Cache only SKUs carried by exactly one inventory item (duplicates are held anyway)."""
+    items: dict[str, set[str | None]] = {}
+    for sku, item_id, _, _ in rows:
+        items.setdefault(sku, set()).add(item_id)
+    return [(sku, next(iter(ids)), "linked", {}) for sku, ids in items.items() if len(ids) == 1]
