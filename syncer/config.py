@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -225,7 +226,7 @@ class _Reader:
         if required and value == "" and not ENV_PATTERN.search(raw):
             self.problem(full, "must not be empty")
         if choices and value not in choices:
-            self.problem(full, f"must be one of {', '.join(choices)}, got {value!r}")
+            self.problem(full, f"must be one of {', '.join(choices)}, got {_show(value)}")
             return default
         if max_len is not None and value and len(value) > max_len:
             self.problem(full, f"must be at most {max_len} characters, got {len(value)}")
@@ -236,7 +237,7 @@ class _Reader:
             return default
         value = data[key]
         if not isinstance(value, bool):
-            self.problem(_join(path, key), f"must be true or false, got {value!r}")
+            self.problem(_join(path, key), f"must be true or false, got {_show(value)}")
             return default
         return value
 
@@ -247,7 +248,7 @@ class _Reader:
             return default
         value = data[key]
         if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(_join(path, key), f"must be a whole number, got {value!r}")
+            self.problem(_join(path, key), f"must be a whole number, got {_show(value)}")
             return default
         if value < minimum:
             self.problem(_join(path, key), f"must be at least {minimum}, got {value}")
@@ -269,7 +270,7 @@ class _Reader:
         value = data[key]
         full = _join(path, key)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problem(full, f"must be a list of strings, got {value!r}", "e.g. [a, b]")
+            self.problem(full, f"must be a list of strings, got {_show(value)}", "e.g. [a, b]")
             return default
         if not value and not allow_empty:
             self.problem(full, "must not be empty")
@@ -526,7 +527,7 @@ def _timestamp(r: _Reader, data: dict[str, Any], key: str, path: str) -> datetim
         except ValueError:
             r.problem(
                 _join(path, key),
-                f"{value!r} is not an ISO-8601 time",
+                f"{_show(value)} is not an ISO-8601 time",
                 'e.g. "2026-01-01T00:00:00Z"',
             )
             return None
@@ -558,7 +559,7 @@ def _price_tier(r: _Reader, data: dict[str, Any]) -> str | int:
         return value
     r.problem(
         "products.price_tier",
-        f"must be default or 1..10, got {value!r}",
+        f"must be default or 1..10, got {_show(value)}",
         "default uses DefaultSellPrice, N uses SellPriceTierN",
     )
     return "default"
@@ -573,12 +574,12 @@ def _rate(r: _Reader, data: dict[str, Any], key: str, path: str, default: Decima
             raise InvalidOperation
         rate = Decimal(str(value))
     except InvalidOperation:
-        r.problem(_join(path, key), f"must be a number, got {value!r}", "e.g. 0.15 for 15%")
+        r.problem(_join(path, key), f"must be a number, got {_show(value)}", "e.g. 0.15 for 15%")
         return default
     if not rate.is_finite() or rate < 0 or rate >= 1:
         r.problem(
             _join(path, key),
-            f"must be a fraction from 0 to below 1, got {value!r}",
+            f"must be a fraction from 0 to below 1, got {_show(value)}",
             "e.g. 0.15 for 15%",
         )
         return default
@@ -619,7 +620,7 @@ def _interval(r: _Reader, data: dict[str, Any], key: str, default: int) -> int:
     if not match or int(match.group(1)) == 0:
         r.problem(
             _join("schedule", key),
-            f"{value!r} is not an interval",
+            f"{_show(value)} is not an interval",
             "use a number with s, m, h or d, e.g. 15m",
         )
         return default
@@ -629,6 +630,18 @@ def _interval(r: _Reader, data: dict[str, Any], key: str, default: int) -> int:
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+_SHORT.maxlist = _SHORT.maxdict = 6
+_SHORT.maxlevel = 2
+
+
+def _show(value: Any) -> str:
+    """A value as it appears in a problem: short, so a huge value or a YAML alias bomb
+    cannot turn one message into gigabytes."""
+    return _SHORT.repr(value)
 
 
 def _kind(value: Any) -> str:

@@ -154,12 +154,14 @@ class HttpClient:
         ok_status: Iterable[int] = (200, 201),
         prepare: Callable[[], dict[str, str]] | None = None,
         classify: Callable[[requests.Response], float | None] | None = None,
+        stream: bool = False,
     ) -> requests.Response:
         """Send one logical request, retrying as the policy allows.
 
         `prepare` recomputes headers before each attempt (e.g. a renewed token).
         `classify` may inspect a 2xx response and return a wait in seconds when the body
         says "throttled" (Shopify answers THROTTLED with HTTP 200); None accepts it.
+        `stream` leaves the body unread so a large download can be read line by line.
         """
         policy = self.policy
         attempt = 0
@@ -177,6 +179,7 @@ class HttpClient:
                     headers=send_headers,
                     data=data,
                     timeout=(policy.connect_timeout, policy.read_timeout),
+                    stream=stream,
                 )
             except requests.ConnectionError as exc:
                 sent = not _refused_before_sending(exc)

@@ -28,7 +28,7 @@ from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, Operation
 from graphql import parse as parse_graphql
 
 from syncer.connectors import shopify_documents as docs
-from syncer.errors import CredentialsError, DataError, RetryLater
+from syncer.errors import CredentialsError, DataError, NotFound, RetryLater
 from syncer.http import CallCounter, HttpClient, Redactor, RetryPolicy, parse_retry_after
 
 log = logging.getLogger("syncer.shopify")
@@ -834,9 +834,17 @@ class ShopifyClient:
         given = 0
         broken = 0
         while True:
-            response = self.http.request(
-                "GET", url, kind="bulk.download", retry_safe=True, ok_status=(200,), stream=True
-            )
+            try:
+                response = self.http.request(
+                    "GET", url, kind="bulk.download", retry_safe=True, ok_status=(200,), stream=True
+                )
+            except (CredentialsError, NotFound) as exc:
+                # The file's own signed URL, not the Shopify token, was refused: expired.
+                raise RetryLater(
+                    f"shopify {kind}: the bulk result file was refused ({exc}); the operation "
+                    "will be run again next time",
+                    api="shopify",
+                ) from exc
             seen = 0
             try:
                 for raw in response.iter_lines(chunk_size=1 << 16, delimiter=b"\n"):

@@ -108,6 +108,19 @@ def remaining_by_line(fulfillment_orders: Iterable[Mapping[str, Any]]) -> dict[s
     }
 
 
+def several_locations(orders: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether any order has fulfilment orders at more than one location: only then does the
+    shipment's warehouse decide where units come from (and the locations are worth a call)."""
+    for order in orders.values():
+        fos = (order.get("fulfillmentOrders") or {}).get("nodes") or []
+        assigned = {
+            ((fo.get("assignedLocation") or {}).get("location") or {}).get("id") for fo in fos
+        }
+        if len(assigned) > 1:
+            return True
+    return False
+
+
 @dataclass
 class ShipmentOutcome:
     """What happened to the creates of one shipment during execution."""
@@ -127,8 +140,9 @@ class FulfillmentsRun:
         self.dry_run = report.dry_run
         # OrderNumber -> (Shopify order gid, Shopify order name) of orders syncer created.
         self.ours: dict[str, tuple[str, str]] = {}
-        # Shopify order gid -> its fulfilment orders, kept current as fulfilments are created.
+        # Shopify order gid -> its fulfilment orders, as read at the start of the run.
         self.fulfillment_orders: dict[str, list[dict[str, Any]]] = {}
+        # Fulfilment order line item id -> units left, kept current as fulfilments are created.
         self.remaining: dict[str, int] = {}
         self.done: set[str] = set()  # shipment Guids and ledger keys done with
 
@@ -171,7 +185,7 @@ class FulfillmentsRun:
             orders_by_number,
             self.done,
             notify_customer=ctx.config.fulfillments.notify_customer,
-            locations=self.location_gids() if fresh else {},
+            locations=self.location_gids() if several_locations(orders_by_number) else {},
         )
         log.info("fulfilments planned: %d creates; %s", len(plan.creates), plan.detail())
         by_key = {self.item_key(s, orders_by_number): s for s in fresh}
@@ -181,9 +195,12 @@ class FulfillmentsRun:
 
         if plan.creates and not self.dry_run:
             ctx.progress.start("Creating Shopify fulfilments", total=len(plan.creates))
+        unfulfilled = self.unfulfilled_by_sku(orders_by_number)
         for item in plan.items:
             shipment = by_key.get(item.key, {})
             guid = str(shipment.get("Guid") or "")
+            if item.action == "create":
+                item.detail["changes"] = self.changes(item, shipment, unfulfilled)
             if item.action == "create" and not self.dry_run:
                 outcome = self.fulfil(creates.get(guid, []), shipment)
                 self.finish_shipment(item, shipment, outcome)
@@ -193,6 +210,39 @@ class FulfillmentsRun:
         if plan.creates and not self.dry_run:
             ctx.progress.done()
         report.cursor_after = self.next_cursor(until)
+
+    @staticmethod
+    def unfulfilled_by_sku(orders: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str, str], int]:
+        """(OrderNumber, SKU) -> units Shopify has left to fulfil, for the plan table."""
+        left: dict[tuple[str, str], int] = {}
+        for number, order in orders.items():
+            for fo in (order.get("fulfillmentOrders") or {}).get("nodes") or []:
+                for line in (fo.get("lineItems") or {}).get("nodes") or []:
+                    sku = str(line.get("sku") or (line.get("lineItem") or {}).get("sku") or "")
+                    key = (number, sku)
+                    left[key] = left.get(key, 0) + int(line.get("remainingQuantity") or 0)
+        return left
+
+    @staticmethod
+    def changes(
+        item: Item, shipment: Mapping[str, Any], unfulfilled: dict[tuple[str, str], int]
+    ) -> dict[str, dict[str, Any]]:
+        """What the fulfilment changes in Shopify, as the field-level diff the plan table shows:
+        units left to fulfil per SKU before and after, and the tracking sent."""
+        number = str(shipment.get("OrderNumber") or "")
+        changes: dict[str, dict[str, Any]] = {}
+        for line in item.detail.get("lines") or []:
+            key = (number, str(line["sku"]))
+            before = unfulfilled.get(key, 0)
+            unfulfilled[key] = before - int(line["quantity"])
+            changes[f"{line['sku']} left to fulfil"] = {"current": before, "new": unfulfilled[key]}
+        tracking = item.detail.get("tracking") or {}
+        if tracking:
+            changes["tracking"] = {
+                "current": None,
+                "new": " ".join(str(tracking[k]) for k in ("company", "number") if k in tracking),
+            }
+        return changes
 
     def next_cursor(self, until: datetime) -> str:
         after = iso(until)
@@ -331,10 +381,10 @@ class FulfillmentsRun:
                 self.done.add(str(data.get("shipment_guid")))  # do not plan it on guesswork
                 error = (
                     f"cannot tell whether fulfilment {row['key']} of shipment "
-                    f"{data.get('shipment_number')} reached Shopify (its remaining quantities "
-                    "changed by other amounts); check order "
-                    f"{data.get('order_name')} in Shopify, then record it as done or remove "
-                    "the ledger row"
+                    f"{data.get('shipment_number')} reached Shopify: the remaining quantities "
+                    f"of order {data.get('order_name')} changed by other amounts than were "
+                    "sent. Fulfil by hand in Shopify whatever of the shipment is still open; "
+                    "the next run then finds it fulfilled and records it"
                 )
                 self.report.add(
                     Item(ENTITY, str(data.get("key") or row["key"]), "fail", error=error)

@@ -11,8 +11,9 @@ or left unresolved by earlier runs), decides per order, and records each outcome
   once each (orders/events.py) and, with `refunds: credit_note`, each refund becomes one free
   credit note under the same ledger discipline.
 
-The cursor becomes the run's start time only when every order of the window has been created,
-held or recorded as failed (held and failed orders are retried on every run regardless).
+The cursor moves to the newest `updatedAt` read (Shopify's clock, not this machine's) once every
+order of the window has been created, held or recorded as failed; held and failed orders are
+retried on every run regardless, from the retry list.
 """
 
 from __future__ import annotations
@@ -117,25 +118,25 @@ class OrdersRun:
         self.shop = shop_key(ctx)
         self.currency: str | None = None
         self.customer_codes: dict[str, str] = {}
+        self.window_size = 0  # orders read from the window (retries are appended after them)
 
     # -- reading ---------------------------------------------------------------------------
 
-    def read(self, since: datetime | None, until: datetime) -> tuple[list[dict[str, Any]], bool]:
-        """Orders of the window (oldest change first), then unresolved earlier ones.
-        Returns (orders, truncated) where truncated means --limit cut the window short."""
+    def read(self, since: datetime | None, until: datetime) -> list[dict[str, Any]]:
+        """Orders of the window (oldest change first, at most --limit of them), then the
+        unresolved ones of earlier runs (held, failed, left "sending")."""
         ctx = self.ctx
         limit = self.options.limit
         ctx.progress.start("Reading Shopify orders")
         window: list[dict[str, Any]] = []
-        truncated = False
         for order in ctx.shopify.iter_orders(search_query(since, until)):
             if limit is not None and len(window) >= limit:
-                truncated = True  # Shopify sorts by updatedAt: stop paging here
-                break
+                break  # Shopify sorts by updatedAt: no need to page further
             window.append(order)
             ctx.progress.advance()
         ctx.progress.done()
         window.sort(key=lambda o: (str(o.get("updatedAt") or ""), str(o.get("id"))))
+        self.window_size = len(window)
         seen = {str(o.get("id")) for o in window}
         retry: list[str] = []
         for row in self.store.pending(JOB, "order"):
@@ -149,7 +150,7 @@ class OrdersRun:
         if retry:
             window.extend(ctx.shopify.orders_by_ids(retry))
         self.add_refund_details(window)
-        return window, truncated
+        return window
 
     def needs_refund_details(self, order: Mapping[str, Any]) -> bool:
         """Refund lines matter for an order about to be sent (the snapshot counts refunded
@@ -182,6 +183,7 @@ class OrdersRun:
         for order in wanted:
             refunds = order.get("refunds") or []
             order["refunds"] = [details.get(str(r.get("id")), r) for r in refunds]
+            with_shipping_tax(order)
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -189,7 +191,7 @@ class OrdersRun:
         ctx, report = self.ctx, self.report
         until = ctx.now()
         since = window_start(ctx, report, self.options)
-        orders, truncated = self.read(since, until)
+        orders = self.read(since, until)
 
         to_send: list[dict[str, Any]] = []
         for order in orders:
@@ -217,25 +219,22 @@ class OrdersRun:
                 ctx.progress.advance()
             ctx.progress.done()
 
-        report.cursor_after = self.cursor_after(orders, truncated, since, until)
+        report.cursor_after = self.cursor_after(orders, since)
 
     def cursor_after(
         self,
         orders: list[dict[str, Any]],
-        truncated: bool,
         since: datetime | None,
-        until: datetime,
     ) -> str | None:
-        """Where the next run starts. The window was read to `until` unless --limit cut it
-        (then: the last order handled). It never moves backwards, and a --since later than
-        the stored cursor leaves the cursor where it is, so the orders in between (never
-        read) are not skipped."""
+        """Where the next run starts: the newest `updatedAt` handled from the window, i.e.
+        Shopify's clock, never this machine's (a local clock ahead of Shopify's would skip
+        orders updated just after the run). An empty window keeps the cursor. It never moves
+        backwards, and a --since later than the stored cursor leaves it where it is, so the
+        orders in between (never read) are not skipped."""
         before = self.report.cursor_before
-        if truncated:
-            handled = orders[: self.options.limit]
-            after = max((str(o.get("updatedAt") or "") for o in handled), default="") or None
-        else:
-            after = iso(until)
+        handled = orders[: self.window_size]
+        newest = max((str(o.get("updatedAt") or "") for o in handled), default="")
+        after = iso(parse_iso(newest)) if newest else None
         if before is None:
             return after
         skipped_gap = since is not None and since > parse_iso(before) - OVERLAP
@@ -460,19 +459,38 @@ class OrdersRun:
                 Item("order", name, "fail", error=f"cannot compare with what was sent: {exc}")
             )
             return
+        unfinished = 0
         for event in events:
             item = event.to_item(name)
             credit = event.action == "refund" and self.ctx.config.orders.refunds == "credit_note"
             if credit and not self.credit(order, link, event.key.split(":", 1)[1], item):
-                continue  # not marked: the credit note is retried next run
+                unfinished += 1  # not marked: the credit note is retried next run
+                continue
             self.report.add(item)
             if not self.report.dry_run:
                 self.report.events.append((gid, event.key))
+        if self.report.dry_run:
+            return
+        if unfinished:
+            # On the retry list, so the order is read again even once the cursor has moved
+            # past its last change (SPEC: failed items are retried on every run).
+            self.store.set_pending(
+                JOB,
+                "order",
+                gid,
+                ref=gid,
+                action="fail",
+                reason=f"{unfinished} credit note(s) not created yet; retried next run",
+                data={"name": name},
+            )
+        else:
+            self.store.clear_pending(JOB, "order", gid)
 
     def credit(
         self, order: Mapping[str, Any], link: dict[str, Any], refund_id: str, item: Item
     ) -> bool:
-        """One free credit note per refund, ledger first; False when it must be retried."""
+        """One free credit note per refund, ledger first; False when it must be retried
+        (an API failure), True when done or when it can never be made (reported)."""
         name = item.key
         guid = credit_note_guid(self.shop, refund_id)
         refund = next((r for r in order.get("refunds") or [] if r.get("id") == refund_id), None)
@@ -489,16 +507,12 @@ class OrdersRun:
                 refund, order, self.settings, guid=guid, customer_code=customer
             )
         except MappingError as exc:
-            self.report.add(
-                Item(
-                    "refund",
-                    name,
-                    "fail",
-                    {"refund": refund_id},
-                    error=f"cannot map the refund to a credit note: {exc}",
-                )
-            )
-            return False
+            # Permanent (e.g. an amount-only refund): reported once with the refund, not
+            # retried; someone credits it by hand.
+            error = f"cannot map the refund to a credit note, credit it by hand: {exc}"
+            self.report.add(Item("refund", name, "fail", {"refund": refund_id}, error=error))
+            item.detail["credit_note"] = None
+            return True
         item.detail["credit_note"] = {"guid": guid, "total": payload.get("Total")}
         if self.report.dry_run:
             return True
@@ -528,6 +542,28 @@ class OrdersRun:
             data={"order": name, "reference": credit_reference(name, refund_id)},
         )
         return True
+
+
+def with_shipping_tax(order: dict[str, Any]) -> None:
+    """A refunded shipping line comes back as `shippingLine {id title}`; its tax rate (which
+    a credit note needs) is on the order's own shipping line, read already: copy it over."""
+    by_id = {str(line.get("id")): line for line in _connection_nodes(order.get("shippingLines"))}
+    for refund in order.get("refunds") or []:
+        if not isinstance(refund, Mapping):
+            continue
+        for node in _connection_nodes(refund.get("refundShippingLines")):
+            line = node.get("shippingLine")
+            if not isinstance(line, dict) or "taxLines" in line:
+                continue
+            source = by_id.get(str(line.get("id")))
+            if source is not None:
+                node["shippingLine"] = {**source, **line, "taxLines": source.get("taxLines")}
+
+
+def _connection_nodes(value: Any) -> list[dict[str, Any]]:
+    """The nodes of a connection (`{"nodes": [...]}`) or a plain list; dicts only."""
+    items = value.get("nodes") if isinstance(value, Mapping) else value
+    return [item for item in items or [] if isinstance(item, dict)]
 
 
 def order_detail(mapped: MappedOrder, customer: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -53,6 +53,11 @@ PRODUCT_IDS_PER_QUERY = 50
 # Above this many SKUs to look up in Shopify, one paged read of every variant is cheaper than
 # `sku:` batches of 50 (250 variants a page).
 SHOPIFY_SCAN_THRESHOLD = 1250
+# From this many variants a whole-catalogue read of Shopify is one bulk query (a count, a
+# start, a few polls and one download) instead of pages: a page of VariantFields holds only
+# ~166 variants under the 1,000-point cost limit, so 1,000 variants already take 7 pages, and
+# the bulk read's fixed ~5 requests and polling delay stop mattering.
+SHOPIFY_BULK_THRESHOLD = 1000
 _NAMESPACE = uuid.UUID("0b8f6f0e-3f9c-4a53-9d7e-5c2a1e6b7d42")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -118,7 +123,7 @@ class ProductsRun:
         master = ctx.config.master
         if master not in SIDES:
             raise ValueError(f"master is {master!r}; use 'unleashed' or 'shopify'")
-        self.master: Side = master  # type: ignore[assignment]
+        self.master: Side = master
         self.target: Side = other_side(self.master)
         self.shop = shop_key(ctx)
         self.taxes_included = False
@@ -193,9 +198,17 @@ class ProductsRun:
             return []
         if len(skus) > SHOPIFY_SCAN_THRESHOLD:
             wanted = set(skus)
-            return [v for v in self.ctx.shopify.iter_variants(None) if v.get("sku") in wanted]
+            return [v for v in self.all_shopify_variants() if v.get("sku") in wanted]
         found = self.ctx.shopify.variants_by_skus(skus)
         return [variant for sku in skus for variant in found.get(sku, [])]
+
+    def all_shopify_variants(self) -> Iterator[dict[str, Any]]:
+        """Every Shopify variant: a bulk query for a large shop, pages for a small one (one
+        cheap count decides)."""
+        shopify = self.ctx.shopify
+        if shopify.product_variants_count() >= SHOPIFY_BULK_THRESHOLD:
+            return shopify.bulk_variants()
+        return shopify.iter_variants(None)
 
     def unleashed_by_codes(self, codes: Sequence[str]) -> list[dict[str, Any]]:
         if not codes:
@@ -223,7 +236,7 @@ class ProductsRun:
             progress.done()
             progress.start("Reading the Shopify catalogue")
             reads["shopify"] = SideRead(
-                self.project_shopify(ctx.shopify.iter_variants(None)), full=True
+                self.project_shopify(self.all_shopify_variants()), full=True
             )
             progress.done()
             return reads, None
@@ -414,7 +427,9 @@ class ShopifyWriter:
             value, taxes_included=self.run.taxes_included, tax_rate=self.run.cfg.tax_rate
         )
 
-    def variant_input(self, variant_id: str, changes: Mapping[str, tuple[Any, Any]]) -> dict:
+    def variant_input(
+        self, variant_id: str, changes: Mapping[str, tuple[Any, Any]]
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"id": variant_id}
         if "price" in changes:
             body["price"] = self.price(changes["price"][1])

@@ -481,14 +481,12 @@ class RefundShippingLine(Node):
         super().__init__(num, at)
         self.shipping_line = line
 
-    @property
-    def net(self) -> Decimal:
-        line = self.shipping_line
-        return line.price - line.tax if line.order.taxes_included else line.price
-
+    # Like Order.subtotalPriceSet and RefundLineItem.subtotalSet, the subtotal is in the
+    # order's own pricing: tax-inclusive when the order's taxesIncluded is true. (Shopify's
+    # reference does not say; syncer/orders/credit.py documents the same assumption.)
     @property
     def subtotal_amount_set(self) -> dict[str, Any]:
-        return self.shipping_line.order.bag(self.net)
+        return self.shipping_line.order.bag(self.shipping_line.price)
 
     @property
     def tax_amount_set(self) -> dict[str, Any]:
@@ -508,7 +506,7 @@ class Refund(Node):
     @property
     def total(self) -> Decimal:
         return sum((li.total for li in self.lines), Decimal(0)) + sum(
-            (s.shipping_line.price if self.order.taxes_included else s.net + s.shipping_line.tax)
+            (s.shipping_line.price if self.order.taxes_included else s.shipping_line.price + s.shipping_line.tax)
             for s in self.shipping
         )
 
