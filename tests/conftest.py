@@ -94,3 +94,35 @@ def sandbox_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name, value in SANDBOX_ENV.items():
         monkeypatch.setenv(name, value)
     return dict(SANDBOX_ENV)
+
+
+# -- the fault-injection suites (tests/faultkit.py) -------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fault-seed",
+        action="store",
+        type=int,
+        default=None,
+        help="Run tests/test_faults.py's random scenario with this seed only (to reproduce one).",
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """What the fault and bad-input suites tried, visible even under -q."""
+    from tests.faultkit import SUMMARY
+
+    if not SUMMARY:
+        return
+    parts = ", ".join(f"{count} {name}" for name, count in sorted(SUMMARY.items()))
+    terminalreporter.write_sep("-", "fault injection")
+    terminalreporter.write_line(f"tried: {parts}")
+    known = len(terminalreporter.stats.get("xfailed", []))
+    if known:
+        terminalreporter.write_line(f"{known} known bugs are marked xfail(strict) with a reason")
+    terminalreporter.write_line(
+        "invariants held after every clean run: nothing lost, nothing duplicated"
+        if terminalreporter.stats.get("failed") is None
+        else "some fault or bad-input scenarios FAILED: see above"
+    )

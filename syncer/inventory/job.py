@@ -75,6 +75,7 @@ JOB = "inventory"
 # Unleashed may honour only the date of `modifiedSince`: re-read a day (plus clock skew).
 OVERLAP = timedelta(days=1, minutes=5)
 STOCK_ITEM_LINK = "stock_item"  # SKU -> Shopify inventory item gid (a cache)
+BULK_THRESHOLD = 1000  # levels per full read above which a bulk operation beats paging
 PRODUCT_LINK = "product"  # written by the products job: SKUs syncer manages
 ORDER_LINK = "order"  # written by the orders job: Shopify order gid -> sales order Guid
 WRITE_SCOPE = "inventory.set"
@@ -360,9 +361,15 @@ class InventoryRun:
             )
             if by_location < by_items:
                 paged.update(incremental)
-        for code in locations:
-            if code in paged:
-                self.read_location(locations[code], view)
+        paged_gids = [locations[code] for code in locations if code in paged]
+        large = max(len(rows), self.store.count_links(STOCK_ITEM_LINK)) >= BULK_THRESHOLD
+        if paged_gids and large:
+            # One bulk operation reads every level of these locations in a few requests,
+            # where paging would cost one request per 250 levels per location.
+            self.read_locations_bulk(paged_gids, view)
+        else:
+            for gid in paged_gids:
+                self.read_location(gid, view)
         rest = [code for code in incremental if code not in paged]
         if rest and scoped:
             self.read_items(scoped, cached, [locations[c] for c in rest], view)
@@ -374,6 +381,28 @@ class InventoryRun:
         if missing:
             self.read_items(missing, {}, [locations[c] for c in paged], view)
         return view
+
+    def read_locations_bulk(self, location_gids: Sequence[str], view: ShopifyView) -> None:
+        ctx = self.ctx
+        cache: list[tuple[str, str | None, str, dict[str, Any]]] = []
+        ctx.progress.start("Reading Shopify levels (bulk operation)")
+        for level in ctx.shopify.bulk_inventory_levels(location_gids):
+            item = level.get("item") or {}
+            sku = str(item.get("sku") or "")
+            if not sku:
+                continue
+            row = level_row(
+                str(item["id"]),
+                str(level["location"]["id"]),
+                level.get("available"),
+                item.get("tracked"),
+            )
+            view.add(sku, row)
+            cache.append((sku, row.inventory_item_id, "linked", {}))
+            ctx.progress.advance()
+        ctx.progress.done()
+        if not self.report.dry_run:
+            self.store.put_links(STOCK_ITEM_LINK, _unique_cache(cache))
 
     def read_location(self, location_gid: str, view: ShopifyView) -> None:
         ctx = self.ctx

@@ -506,7 +506,11 @@ class Refund(Node):
     @property
     def total(self) -> Decimal:
         return sum((li.total for li in self.lines), Decimal(0)) + sum(
-            (s.shipping_line.price if self.order.taxes_included else s.shipping_line.price + s.shipping_line.tax)
+            (
+                s.shipping_line.price
+                if self.order.taxes_included
+                else s.shipping_line.price + s.shipping_line.tax
+            )
             for s in self.shipping
         )
 

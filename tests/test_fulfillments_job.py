@@ -1,0 +1,313 @@
+"""`sync fulfillments` end to end against both sandboxes over real sockets.
+
+Each test first runs `sync orders` so the Unleashed sales orders exist (and the order links that
+say which orders are syncer's), then dispatches shipments in the Unleashed sandbox and checks
+what the Shopify sandbox received.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from syncer.cli import cli
+from syncer.connectors.shopify import ShopifyClient
+from syncer.fulfillments.job import applied_verdict
+from syncer.sandbox.common import Fault
+from syncer.store import Store
+
+
+@dataclass
+class Env:
+    boxes: Any
+    config: Path
+    state: Path
+
+    def sync(self, job: str, *args: str) -> Result:
+        result = CliRunner().invoke(
+            cli, ["--config", str(self.config), "sync", job, *args], env={"COLUMNS": "160"}
+        )
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result
+
+    def store(self) -> Store:
+        return Store(self.state)
+
+    def last_run(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        store = self.store()
+        try:
+            [run] = store.runs(last=1, job="fulfillments")
+            return run, store.run_items(run["id"])
+        finally:
+            store.close()
+
+    def links(self, kind: str) -> list[dict[str, Any]]:
+        store = self.store()
+        try:
+            return store.links(kind)
+        finally:
+            store.close()
+
+    def fulfillments(self, order_name: str) -> list[Any]:
+        shopify = self.boxes.shopify
+        return [f for f in shopify.fulfillments.values() if f.order.name == order_name]
+
+    def creates_sent(self) -> int:
+        return len(self.boxes.shopify_server.requests("fulfillmentCreate"))
+
+    def remaining(self, order_name: str) -> dict[str, int]:
+        order = self.boxes.shopify.find_order(order_name)
+        return {
+            line.line_item.sku: line.remaining_quantity
+            for fo in order.fulfillment_orders
+            for line in fo.lines
+        }
+
+
+@pytest.fixture
+def env(sandboxes: Any, sandbox_env: dict[str, str], tmp_path: Path) -> Env:
+    state = tmp_path / "syncer.db"
+    config = sandboxes.write_config(tmp_path / "config.yaml", state_path=str(state))
+    environment = Env(sandboxes, config, state)
+    result = environment.sync("orders")
+    assert result.exit_code == 0, result.output
+    return environment
+
+
+def test_full_shipment_is_one_fulfilment_with_tracking_exactly_once(env: Env) -> None:
+    env.boxes.unleashed.ship_order("SH-1001", "QB0667623375", "NZ Post")
+
+    first = env.sync("fulfillments")
+
+    assert first.exit_code == 0, first.output
+    [fulfillment] = env.fulfillments("#1001")
+    assert fulfillment.tracking == [
+        {"company": "New Zealand Post", "number": "QB0667623375", "url": None}
+    ]
+    assert fulfillment.total_quantity == 6
+    assert env.boxes.shopify.find_order("#1001").display_fulfillment_status == "FULFILLED"
+    run, items = env.last_run()
+    assert [(i["key"], i["action"]) for i in items] == [("#1001/SS-00000001", "create")]
+    assert (run["status"], run["unleashed_calls"]) == ("ok", 1)
+    # fulfilment orders and order status (one batched call each), then the create
+    assert run["shopify_calls"] <= 4
+    [shipment_link] = env.links("shipment")
+    assert shipment_link["status"] == "fulfilled"
+    assert run["cursor_after"] is not None
+
+    second = env.sync("fulfillments")
+
+    assert second.exit_code == 0, second.output
+    assert env.creates_sent() == 1
+    assert len(env.fulfillments("#1001")) == 1
+    run, items = env.last_run()
+    assert items == []
+    assert (run["shopify_calls"], run["unleashed_calls"]) == (0, 1)
+
+
+def test_partial_shipment_fulfils_only_its_lines_and_the_rest_stays_open(env: Env) -> None:
+    unleashed = env.boxes.unleashed
+    before = env.remaining("#1002")
+    unleashed.ship_order("SH-1002", "TRK-1", "DHL Express", lines={2: 1})
+
+    assert env.sync("fulfillments").exit_code == 0
+
+    [fulfillment] = env.fulfillments("#1002")
+    assert fulfillment.total_quantity == 1
+    assert env.remaining("#1002") == {**before, "P00011": before["P00011"] - 1}
+    assert env.boxes.shopify.find_order("#1002").display_fulfillment_status == (
+        "PARTIALLY_FULFILLED"
+    )
+    _, items = env.last_run()
+    [item] = items
+    assert item["detail"]["lines"] == [{"sku": "P00011", "quantity": 1}]
+
+    unleashed.ship_order("SH-1002", "TRK-2", "DHL Express")  # the rest
+
+    assert env.sync("fulfillments").exit_code == 0
+
+    assert [f.total_quantity for f in env.fulfillments("#1002")] == [1, sum(before.values()) - 1]
+    assert set(env.remaining("#1002").values()) == {0}
+    assert env.boxes.shopify.find_order("#1002").display_fulfillment_status == "FULFILLED"
+    assert env.creates_sent() == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "creates_sent"),
+    [
+        pytest.param("lost_reply", 1, id="applied-reply-lost-not-sent-again"),
+        pytest.param("drop", 2, id="never-applied-sent-again"),
+    ],
+)
+def test_ambiguous_failure_yields_exactly_one_fulfilment(
+    env: Env, fault: str, creates_sent: int
+) -> None:
+    env.boxes.unleashed.ship_order("SH-1001", "QB1", "NZ Post")
+    env.boxes.shopify_server.faults.add(Fault(fault, match="fulfillmentCreate"))
+
+    result = env.sync("fulfillments")
+
+    assert result.exit_code == 0, result.output
+    assert len(env.fulfillments("#1001")) == 1
+    assert env.creates_sent() == creates_sent
+    assert len(env.boxes.shopify.written("fulfillmentCreate")) == 1
+    _, items = env.last_run()
+    assert [i["action"] for i in items] == ["create"]
+    assert env.sync("fulfillments").exit_code == 0
+    assert len(env.fulfillments("#1001")) == 1
+
+
+@pytest.mark.parametrize(
+    ("crash_after_sending", "creates_next_run"),
+    [
+        pytest.param(True, 0, id="applied-then-crashed-found-next-run"),
+        pytest.param(False, 1, id="crashed-before-sending-sent-next-run"),
+    ],
+)
+def test_crash_between_ledger_and_reply_is_settled_on_the_next_run(
+    env: Env, monkeypatch: pytest.MonkeyPatch, crash_after_sending: bool, creates_next_run: int
+) -> None:
+    env.boxes.unleashed.ship_order("SH-1001", "QB1", "NZ Post")
+    real_create = ShopifyClient.fulfillment_create
+
+    def crashing_create(self: ShopifyClient, *args: Any, **kwargs: Any) -> Any:
+        if crash_after_sending:
+            real_create(self, *args, **kwargs)
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(ShopifyClient, "fulfillment_create", crashing_create)
+    crashed = env.sync("fulfillments")
+    assert crashed.exit_code != 0
+    run, _ = env.last_run()
+    assert "simulated crash" in run["error"]
+    assert run["cursor_after"] is None  # a crashed run does not move the cursor
+    monkeypatch.setattr(ShopifyClient, "fulfillment_create", real_create)
+    [ledger] = env.links("fulfillment")
+    assert ledger["status"] == "sending"
+    sent_before = env.creates_sent()
+
+    result = env.sync("fulfillments")
+
+    assert result.exit_code == 0, result.output
+    assert env.creates_sent() - sent_before == creates_next_run
+    assert len(env.fulfillments("#1001")) == 1
+    assert [link["status"] for link in env.links("fulfillment")] == ["created"]
+    assert [link["status"] for link in env.links("shipment")] == ["fulfilled"]
+    _, items = env.last_run()
+    assert [i["action"] for i in items] == ["create"]
+
+
+def test_shipment_of_an_order_cancelled_in_shopify_is_reported_once_not_forced(
+    env: Env,
+) -> None:
+    env.boxes.shopify.cancel_order("#1001")
+    env.boxes.unleashed.ship_order("SH-1001", "QB1", "NZ Post")
+
+    result = env.sync("fulfillments")
+
+    # a conflict only reports (SPEC section 2): the run did all it should, so exit 0
+    assert result.exit_code == 0, result.output
+    assert env.fulfillments("#1001") == []
+    assert env.creates_sent() == 0
+    run, items = env.last_run()
+    [item] = items
+    assert (item["key"], item["action"]) == ("#1001/SS-00000001", "conflict")
+    assert "was cancelled" in item["error"]
+    assert run["status"] == "ok"
+    assert [link["status"] for link in env.links("shipment")] == ["reported"]
+
+    assert env.sync("fulfillments").exit_code == 0
+    assert env.last_run()[1] == []  # reported once
+
+
+def test_held_shipment_exits_1_and_goes_through_once_released(env: Env) -> None:
+    order = env.boxes.shopify.find_order("#1001")
+    [fulfillment_order] = order.fulfillment_orders
+    fulfillment_order.status = "ON_HOLD"  # someone holds it in Shopify
+    env.boxes.unleashed.ship_order("SH-1001", "QB1", "NZ Post")
+
+    held = env.sync("fulfillments")
+
+    assert held.exit_code == 1, held.output
+    assert "ON_HOLD" in held.output
+    run, items = env.last_run()
+    assert [i["action"] for i in items] == ["hold"]
+    assert run["cursor_after"] is not None  # held items are retried via the pending list
+    store = env.store()
+    try:
+        assert [row["action"] for row in store.pending("fulfillments")] == ["hold"]
+    finally:
+        store.close()
+
+    fulfillment_order.status = "OPEN"
+    released = env.sync("fulfillments")
+
+    assert released.exit_code == 0, released.output
+    assert len(env.fulfillments("#1001")) == 1
+    store = env.store()
+    try:
+        assert store.pending("fulfillments") == []
+    finally:
+        store.close()
+
+
+def test_dry_run_writes_nothing_and_shows_what_would_be_fulfilled(env: Env) -> None:
+    env.boxes.unleashed.ship_order("SH-1001", "QB1", "NZ Post")
+
+    result = env.sync("fulfillments", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    table = result.output
+    assert "#1001/SS-00000001" in table
+    assert "New Zealand Post QB1" in table
+    assert env.creates_sent() == 0
+    assert env.boxes.shopify.written() == []
+    assert env.links("fulfillment") == []
+    assert env.links("shipment") == []
+    run, items = env.last_run()
+    assert (run["dry_run"], run["cursor_after"]) == (1, None)
+    [item] = items
+    assert item["action"] == "create"
+    assert item["detail"]["tracking"] == {"company": "New Zealand Post", "number": "QB1"}
+    assert item["detail"]["changes"]["P00004 left to fulfil"] == {"current": 3, "new": 0}
+
+    assert env.sync("fulfillments").exit_code == 0
+    assert len(env.fulfillments("#1001")) == 1
+
+
+def test_disabled_in_config_is_a_usage_error(
+    sandboxes: Any, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    config = sandboxes.write_config(
+        tmp_path / "config.yaml",
+        state_path=str(tmp_path / "syncer.db"),
+        fulfillments={"enabled": False},
+    )
+    result = CliRunner().invoke(cli, ["--config", str(config), "sync", "fulfillments"])
+    assert result.exit_code == 2
+    assert "fulfillments.enabled" in result.output
+
+
+@pytest.mark.parametrize(
+    ("before", "sent", "now", "verdict"),
+    [
+        pytest.param({"a": 3, "b": 1}, {"a": 2, "b": 1}, {"a": 1, "b": 0}, "applied", id="applied"),
+        pytest.param({"a": 3}, {"a": 2}, {"a": 0}, "applied", id="applied-and-more-since"),
+        pytest.param(
+            {"a": 3, "b": 1}, {"a": 2, "b": 1}, {"a": 3, "b": 1}, "not_applied", id="same"
+        ),
+        pytest.param({"a": 3, "b": 1}, {"a": 2, "b": 1}, {"a": 1, "b": 1}, "unclear", id="mixed"),
+        pytest.param({"a": 3}, {"a": 2}, {"a": 2}, "unclear", id="dropped-by-less"),
+        pytest.param({"a": 3}, {"a": 2}, {}, "unclear", id="line-gone"),
+        pytest.param({}, {}, {}, "unclear", id="nothing-sent"),
+    ],
+)
+def test_applied_verdict(
+    before: dict[str, int], sent: dict[str, int], now: dict[str, int], verdict: str
+) -> None:
+    assert applied_verdict(before, sent, now) == verdict
