@@ -242,7 +242,14 @@ class _Reader:
         return value
 
     def integer(
-        self, data: dict[str, Any], key: str, path: str, default: int, *, minimum: int = 0
+        self,
+        data: dict[str, Any],
+        key: str,
+        path: str,
+        default: int,
+        *,
+        minimum: int = 0,
+        maximum: int = 10**9,
     ) -> int:
         if key not in data or data[key] is None:
             return default
@@ -252,6 +259,9 @@ class _Reader:
             return default
         if value < minimum:
             self.problem(_join(path, key), f"must be at least {minimum}, got {value}")
+            return default
+        if value > maximum:
+            self.problem(_join(path, key), f"must be at most {maximum}, got {_show(value)}")
             return default
         return value
 
@@ -459,7 +469,8 @@ def parse_config(data: Any, env: Mapping[str, str], source: Path | None = None) 
     locations = _locations(r, i.get("locations"), required=inventory_enabled)
     inventory = InventoryConfig(
         enabled=inventory_enabled,
-        buffer=r.integer(i, "buffer", "inventory", 0),
+        # More than a million units held back per SKU is a typo, and would zero the shop.
+        buffer=r.integer(i, "buffer", "inventory", 0, maximum=1_000_000),
         unallocated_statuses=r.string_list(i, "unallocated_statuses", "inventory", ("Parked",)),
         locations=locations,
         max_changes=r.integer(i, "max_changes", "inventory", 5000, minimum=1),

@@ -2140,7 +2140,9 @@ class ShopifySandbox:
             field_resolver=resolve_field,
             type_resolver=resolve_type,
         )
-        actual = calculator.actual(root, operation.selection_set, result.data)
+        # Shopify refunds the difference down to the actual cost; it never charges more than
+        # it asked for (the estimate is an upper bound).
+        actual = min(requested, calculator.actual(root, operation.selection_set, result.data))
         bucket.available = min(bucket.maximum, bucket.available + max(0, requested - actual))
         cost["actualQueryCost"] = actual
         cost["throttleStatus"] = bucket.status()
