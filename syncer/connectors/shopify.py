@@ -333,7 +333,7 @@ class ShopifyClient:
         """The most one query may cost: Shopify's 1,000, or less when the bucket is smaller
         (development stores), since a query costing more than the bucket never runs."""
         if self._throttle is None:
-            self.shop_info()  # one cheap call tells the bucket size
+            self.execute(docs.SHOP_PROBE, kind="shop.probe")  # its reply tells the bucket size
         maximum = self._throttle[0] if self._throttle else MAX_QUERY_COST
         return int(min(MAX_QUERY_COST, maximum))
 
@@ -502,7 +502,7 @@ class ShopifyClient:
     # -- typed reads -------------------------------------------------------------------------
 
     def shop_info(self) -> dict[str, Any]:
-        """{id name myshopifyDomain currencyCode taxesIncluded ianaTimezone weightUnit}"""
+        """{id name myshopifyDomain currencyCode taxesIncluded}"""
         return dict(self.execute(docs.SHOP, kind="shop")["shop"])
 
     def iter_orders(self, search_query: str, page_size: int = 50) -> Iterator[dict[str, Any]]:

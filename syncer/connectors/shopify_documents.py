@@ -80,7 +80,14 @@ fragment ProductFields on Product {
 
 SHOP = """
 query Shop {
-  shop { id name myshopifyDomain currencyCode taxesIncluded ianaTimezone weightUnit }
+  shop { id name myshopifyDomain currencyCode taxesIncluded }
+}
+"""
+
+# The cheapest possible call: its reply's throttleStatus tells the bucket size.
+SHOP_PROBE = """
+query ShopProbe {
+  shop { id }
 }
 """
 
