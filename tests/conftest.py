@@ -126,3 +126,22 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         if terminalreporter.stats.get("failed") is None
         else "some fault or bad-input scenarios FAILED: see above"
     )
+
+
+# -- Shopify's real Admin schema, when ../shared beside the project has it ---------------------
+
+SHOPIFY_REFERENCE = (
+    Path(__file__).resolve().parents[1].parent / "shared/reference/shopify/admin-2026-10.graphql"
+)
+
+
+@pytest.fixture(scope="session")
+def shopify_reference() -> Any:
+    """The reference Admin schema (2026-10), built once per session; skips where absent."""
+    if not SHOPIFY_REFERENCE.exists():
+        pytest.skip(f"reference schema not found at {SHOPIFY_REFERENCE}")
+    from graphql import build_schema
+
+    # graphql-core 3.3 rejects deprecated implementations of undeprecated interface fields,
+    # which Shopify's published schema has; the schema is Shopify's, so it is trusted as is.
+    return build_schema(SHOPIFY_REFERENCE.read_text(encoding="utf-8"), assume_valid=True)

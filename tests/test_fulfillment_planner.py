@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -375,16 +374,7 @@ def test_no_tracking_leaves_tracking_info_out() -> None:
     assert "trackingInfo" not in create.input
 
 
-@functools.cache
-def _shopify_schema() -> Any:
-    from graphql import build_schema
-
-    return build_schema(SCHEMA.read_text(encoding="utf-8"))
-
-
-def test_fulfillment_input_matches_shopify_schema() -> None:
-    if not SCHEMA.exists():
-        pytest.skip(f"{SCHEMA} not present")
+def test_fulfillment_input_matches_shopify_schema(shopify_reference: Any) -> None:
     from graphql import coerce_input_value
 
     order = shopify_order(
@@ -393,7 +383,7 @@ def test_fulfillment_input_matches_shopify_schema() -> None:
     )
     result = run([shipment()], order)
     assert len(result.creates) == 2
-    input_type = _shopify_schema().get_type("FulfillmentInput")
+    input_type = shopify_reference.get_type("FulfillmentInput")
     for create in result.creates:
         coerced = coerce_input_value(create.input, input_type)
         assert coerced["trackingInfo"]["number"] == "QB0667623375"

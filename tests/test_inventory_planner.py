@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from decimal import Decimal
 from pathlib import Path
@@ -395,19 +394,10 @@ def test_mutation_input_refuses_bad_batches(
         mutation_input(batch, reason=reason, reference_uri="gid://syncer/InventorySync/1")
 
 
-@functools.cache
-def _shopify_schema() -> Any:
-    from graphql import build_schema
-
-    return build_schema(SCHEMA.read_text(encoding="utf-8"))
-
-
-def test_mutation_input_matches_shopify_schema() -> None:
-    if not SCHEMA.exists():
-        pytest.skip(f"{SCHEMA} not present")
+def test_mutation_input_matches_shopify_schema(shopify_reference: Any) -> None:
     from graphql import coerce_input_value
 
-    input_type = _shopify_schema().get_type("InventorySetQuantitiesInput")
+    input_type = shopify_reference.get_type("InventorySetQuantitiesInput")
     variables = mutation_input(sets(3), reason="correction", reference_uri="gid://syncer/S/1")
     coerced = coerce_input_value(variables, input_type)
     assert coerced["quantities"][2]["changeFromQuantity"] == 3
