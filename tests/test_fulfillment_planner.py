@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +12,6 @@ from syncer.fulfillments.planner import FulfillmentPlan, plan_fulfillments, trac
 
 MAIN = "gid://shopify/Location/1"
 WEST = "gid://shopify/Location/2"
-SCHEMA = (
-    Path(__file__).resolve().parents[1].parent / "shared/reference/shopify/admin-2026-10.graphql"
-)
 
 
 def shipment(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,9 +28,6 @@ from syncer.inventory.planner import (
 MAIN = "gid://shopify/Location/1"
 WEST = "gid://shopify/Location/2"
 LOCATIONS = {"MAIN": MAIN}
-SCHEMA = (
-    Path(__file__).resolve().parents[1].parent / "shared/reference/shopify/admin-2026-10.graphql"
-)
 
 
 def level(

@@ -6,8 +6,6 @@ when it is absent (the file is reference material, not part of the project).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from graphql import (
     GraphQLEnumType,
@@ -32,9 +30,6 @@ from syncer.connectors.shopify import (
 )
 from syncer.sandbox.shopify import SCHEMA_PATH, CostCalculator, ShopifySandbox
 
-REFERENCE = (
-    Path(__file__).resolve().parents[1].parent / "shared/reference/shopify/admin-2026-10.graphql"
-)
 DOCUMENTS = sorted(docs.ALL_DOCUMENTS.items())
 
 
