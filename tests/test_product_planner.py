@@ -773,3 +773,31 @@ def test_the_plan_never_writes_to_the_master_side(
     assert result.change_count == len(result.writes)
     written = {write.sku for write in result.writes}
     assert len(written) == len(result.writes), "one write per SKU"
+
+
+@pytest.mark.parametrize(
+    ("master_side", "others", "fields", "named"),
+    [
+        pytest.param("unleashed", [], FIELDS, "ProductDescription", id="unleashed-create"),
+        pytest.param("unleashed", [s(title="Mug")], FIELDS, "ProductDescription", id="update"),
+        pytest.param("unleashed", [], ("price",), "ProductDescription", id="create-untitled"),
+        pytest.param("shopify", [], FIELDS, "title", id="shopify-create"),
+    ],
+)
+def test_a_master_without_a_title_is_held_not_written(
+    master_side: Side, others: list[Projection], fields: tuple[str, ...], named: str
+) -> None:
+    if master_side == "unleashed":
+        master, other = [u(title=None)], others
+    else:
+        master, other = [s(title=None)], [replace(o, side="unleashed") for o in others]
+    result = plan(master_side, master, other, {}, fields=fields)
+    assert result.writes == ()
+    (item,) = result.items
+    assert item.action == "hold"
+    assert named in (item.error or "")
+
+
+def test_a_title_is_not_required_for_an_update_that_does_not_sync_it() -> None:
+    result = plan("unleashed", [u(title=None)], [s(title="Mug")], {}, fields=("price",))
+    assert actions(result) == [("A", "unchanged")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -379,3 +380,111 @@ def test_a_rejected_write_fails_that_sku_only_and_is_retried(
         assert store.pending("products", "product") == []
     finally:
         store.close()
+
+
+# -- request budget, clocks, titles, stocking of creates (issues 5 and 9) ------------------------
+
+
+def api_requests(boxes: Any) -> tuple[int, int]:
+    return len(boxes.shopify_server.requests()), len(boxes.unleashed_server.requests())
+
+
+@pytest.mark.parametrize("master", ["unleashed", "shopify"])
+def test_a_no_change_run_costs_at_most_two_requests_per_api(
+    sandboxes: Any, setup: Any, master: str
+) -> None:
+    config = setup(master)
+    held = master == "unleashed"
+    if held:  # a SKU held on every run (no sell price) is retried inside the same reads
+        sandboxes.unleashed.update_product("P00004", DefaultSellPrice=None)
+    sync(config)
+    sync(config)  # the writes of the earlier runs come back once as changes
+    shopify_before, unleashed_before = api_requests(sandboxes)
+    result = sync(config)
+    shopify_after, unleashed_after = api_requests(sandboxes)
+    assert result.exit_code == (1 if held else 0), result.output
+    assert shopify_after - shopify_before <= 2
+    assert unleashed_after - unleashed_before <= 2
+    run, items = last_run(config)
+    assert (run["shopify_calls"], run["unleashed_calls"]) == (
+        shopify_after - shopify_before,
+        unleashed_after - unleashed_before,
+    )
+    assert [i["key"] for i in items if i["action"] == "hold"] == (["P00004"] if held else [])
+    # One Shopify request carries both change searches and the held SKU's look-up.
+    combined = sandboxes.shopify_server.requests("productVariants products productVariants")[-1]
+    assert ("sku:P00004" in str(combined.body)) is held
+
+
+@pytest.mark.parametrize(
+    "master",
+    [
+        pytest.param("shopify", id="shopify-change-seen-by-shopify-clock"),
+        pytest.param("unleashed", id="unleashed-change-seen-by-unleashed-clock"),
+    ],
+)
+def test_a_clock_running_ahead_skips_no_change(
+    sandboxes: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_env: Any, master: str
+) -> None:
+    """With this machine two days ahead of both APIs, a change made after a run is still
+    read by the next one: the cursors follow the APIs' own stamps."""
+    from datetime import timedelta
+
+    from tests.faultkit import Harness
+
+    h = Harness(
+        sandboxes,
+        tmp_path,
+        monkeypatch,
+        overrides={"master": master, "products": {"tax_rate": 0.15}},
+        skew=timedelta(days=2),
+    )
+    h.sync("products")
+    h.sync("products")
+    if master == "shopify":
+        sandboxes.shopify.update_variant("P00005", price=Decimal("40.25"))
+    else:
+        sandboxes.unleashed.update_product("P00005", DefaultSellPrice=Decimal("41.00"))
+    h.sync("products")
+    if master == "shopify":
+        assert Decimal(str(sandboxes.unleashed.product("P00005")["DefaultSellPrice"])) == Decimal(
+            "35.00"
+        )  # 40.25 / 1.15
+    else:
+        assert sandboxes.shopify.variant_for("P00005").price == Decimal("47.15")
+    store = h.store()
+    try:
+        cursor = json.loads(store.cursor("products") or "{}")
+    finally:
+        store.close()
+    ahead = datetime.now(UTC) + timedelta(days=1)
+    assert all(datetime.fromisoformat(v.replace("Z", "+00:00")) < ahead for v in cursor.values())
+
+
+def test_a_blank_unleashed_title_is_held_before_any_write(sandboxes: Any, setup: Any) -> None:
+    config = setup("unleashed")
+    sandboxes.unleashed.update_product("P00004", ProductDescription=None)
+    sandboxes.unleashed.update_product("P00005", ProductDescription="   ")
+    before = mutation_requests(sandboxes)
+    result = sync(config)
+    assert result.exit_code == 1, result.output
+    assert mutation_requests(sandboxes) == before
+    _, items = last_run(config)
+    held = {i["key"]: i["error"] for i in items if i["action"] == "hold"}
+    assert set(held) == {"P00004", "P00005"}
+    assert all("ProductDescription" in reason for reason in held.values())
+
+
+def test_a_created_product_is_stocked_at_every_mapped_location(sandboxes: Any, setup: Any) -> None:
+    config = setup("unleashed")
+    (variant,) = sandboxes.shopify.by_sku["P00002"]
+    mapped = dict(sandboxes.world.warehouses)
+    stocked = {level.location.name for level in variant.inventory_item.levels.values()}
+    assert stocked == set(mapped.values())
+    assert len(sandboxes.shopify_server.requests("locations")) == 1
+    _, items = last_run(config)
+    (create,) = [i for i in items if i["action"] == "create"]
+    assert create["detail"]["stocked_at"] == sorted(mapped)
+    # A run without creates resolves no locations.
+    assert sync(config).exit_code == 0
+    assert len(sandboxes.shopify_server.requests("locations")) == 1

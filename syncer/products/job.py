@@ -12,6 +12,22 @@ Creates in Shopify are ledger-first: the link is marked "creating" with a determ
 before `productCreate`, and the product id is stored as soon as Shopify answers, so a crash or
 a lost reply is resolved next run by looking the product up, never by creating it twice.
 Unleashed creates use a deterministic Guid (uuid5 of shop and SKU), so a repeat is an update.
+A product created in Shopify is then stocked (inventoryActivate) at every location mapped in
+`inventory.locations` when inventory is enabled, so the inventory job can set its stock there.
+
+Requests: a run with nothing to do costs Shopify 2 requests and Unleashed 1 (2 with held
+SKUs). Shopify: `shop` first (taxesIncluded, and the cost bucket's size, which development
+stores keep small), then ONE request (`PRODUCT_CHANGES`) holding both `updated_at` searches
+(variants and products, aliased) and the `sku:` look-up of the SKUs already known to be
+needed (changed in Unleashed, held, failed, mid-create); further pages and look-ups follow
+only when there are real changes. taxesIncluded is read every run, not cached, so a changed
+shop setting can never price a run wrongly.
+
+Cursors follow each API's own clock, never this machine's: Shopify's is the newest `updatedAt`
+its searches returned, Unleashed's the newest `LastModifiedOn`; each only moves forward and
+is re-read with an overlap (5 minutes, one day for Unleashed's date-only `modifiedSince`). A
+record re-read by the overlap whose stamp equals the one stored on its link when it was last
+synced has nothing new and is skipped, so the overlap costs no look-ups.
 """
 
 from __future__ import annotations
@@ -26,8 +42,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from syncer.connectors.shopify import SKUS_PER_QUERY
+from syncer.connectors.unleashed import parse_date
 from syncer.engine import Context, Options
-from syncer.errors import DataError, OutcomeUnknown, SafetyStop
+from syncer.errors import ConfigError, DataError, OutcomeUnknown, SafetyStop
+from syncer.inventory.job import resolve_locations
 from syncer.orders.job import iso, parse_iso, shop_key
 from syncer.products.planner import ProductPlan, ProductWrite, other_side, plan, safety_check
 from syncer.products.projection import (
@@ -98,8 +117,35 @@ def read_cursor(text: str | None) -> dict[Side, datetime]:
     return {}
 
 
-def write_cursor(moments: Mapping[Side, datetime]) -> str:
-    return json.dumps({side: iso(moments[side]) for side in SIDES}, sort_keys=True)
+def write_cursor(moments: Mapping[Side, datetime | None]) -> str | None:
+    """The cursor to store; a side with no moment (an empty catalogue) is left out, so the
+    next run reads both sides whole. None when neither side has one."""
+    known = {side: iso(moment) for side in SIDES if (moment := moments.get(side)) is not None}
+    return json.dumps(known, sort_keys=True) if known else None
+
+
+def later(current: datetime | None, stamp: datetime | None) -> datetime | None:
+    if stamp is None:
+        return current
+    return stamp if current is None or stamp > current else current
+
+
+def shopify_stamp(value: object) -> datetime | None:
+    """A Shopify `updatedAt` as a datetime; None when missing or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
+
+
+def unleashed_stamp(value: object) -> datetime | None:
+    """An Unleashed `LastModifiedOn` as a datetime; None when missing or unreadable."""
+    try:
+        return parse_date(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -132,6 +178,16 @@ class ProductsRun:
         self.unleashed_raw: dict[str, dict[str, Any]] = {}
         # sku -> {"shopify": {product_id, variant_id, inventory_item_id}, "unleashed_guid"}
         self.ids: dict[str, dict[str, Any]] = {}
+        # sku -> the stamps of its records ({"unleashed", "variant", "product"}), kept on the
+        # link as "seen" so a re-read of the same record is skipped.
+        self.stamps: dict[str, dict[str, str]] = {}
+        # Each side's newest stamp read by a search: where its cursor moves.
+        self.newest: dict[Side, datetime | None] = {"shopify": None, "unleashed": None}
+        # Retried every run until they go through: held, failed and interrupted creates.
+        self.retry: set[str] = set()
+        self.scope: set[str] = set()
+        # sku -> where a product created in Shopify this run was stocked.
+        self.stocked: dict[str, dict[str, Any]] = {}
 
     # -- projections -----------------------------------------------------------------------
 
@@ -143,54 +199,44 @@ class ProductsRun:
                 continue
             if code:
                 self.unleashed_raw[str(code)] = dict(product)
+                self.note_stamps(str(code), unleashed=product.get("LastModifiedOn"))
             out.append(from_unleashed(product, price_tier=self.cfg.price_tier))
         return out
 
     def project_shopify(self, variants: Iterable[Mapping[str, Any]]) -> list[Projection]:
-        return [
-            from_shopify(v, taxes_included=self.taxes_included, tax_rate=self.cfg.tax_rate)
-            for v in variants
-            if v.get("sku") not in self.excluded
-        ]
+        out = []
+        for variant in variants:
+            sku = variant.get("sku")
+            if sku in self.excluded:
+                continue
+            if sku:
+                self.note_stamps(
+                    str(sku),
+                    variant=variant.get("updatedAt"),
+                    product=(variant.get("product") or {}).get("updatedAt"),
+                )
+            out.append(
+                from_shopify(
+                    variant, taxes_included=self.taxes_included, tax_rate=self.cfg.tax_rate
+                )
+            )
+        return out
+
+    def note_stamps(self, sku: str, **stamps: Any) -> None:
+        """Remember the stamps a SKU's records carry, stored on its link once it is synced."""
+        entry = self.stamps.setdefault(sku, {})
+        entry.update({name: str(value) for name, value in stamps.items() if value})
+
+    def seen_before(self, sku: str, **stamps: Any) -> bool:
+        """Whether the link of `sku` was synced from records with exactly these stamps (a
+        re-read by the cursor overlap: nothing new to plan)."""
+        link = self.links.get(sku)
+        if link is None or link["status"] != "linked" or sku in self.retry:
+            return False
+        seen = link["data"].get("seen") or {}
+        return all(value and seen.get(name) == str(value) for name, value in stamps.items())
 
     # -- reading ---------------------------------------------------------------------------
-
-    def changed_unleashed(self, since: datetime) -> list[dict[str, Any]]:
-        return list(
-            self.ctx.unleashed.iter_products(
-                modified_since=since - UNLEASHED_OVERLAP, include_obsolete=True
-            )
-        )
-
-    def changed_shopify_skus(self, since: datetime) -> set[str]:
-        """SKUs of variants changed since `since`, and of every variant of products changed
-        since then (a title edit changes the product, not its variants)."""
-        shopify = self.ctx.shopify
-        stamp = f"updated_at:>='{iso(since - SHOPIFY_OVERLAP)}'"
-        skus: set[str] = set()
-        seen_products: set[str] = set()
-        for variant in shopify.iter_variants(stamp):
-            if variant.get("sku"):
-                skus.add(str(variant["sku"]))
-        changed_products: list[str] = []
-        for product in shopify.iter_products(stamp):
-            if product["id"] in seen_products:
-                continue
-            seen_products.add(product["id"])
-            count = (product.get("variantsCount") or {}).get("count") or 0
-            first = ((product.get("variants") or {}).get("nodes") or [None])[0]
-            if count <= 1 and first is not None:
-                if first.get("sku"):
-                    skus.add(str(first["sku"]))
-            else:
-                changed_products.append(str(product["id"]).rsplit("/", 1)[-1])
-        for start in range(0, len(changed_products), PRODUCT_IDS_PER_QUERY):
-            batch = changed_products[start : start + PRODUCT_IDS_PER_QUERY]
-            query = " OR ".join(f"product_id:{num}" for num in batch)
-            for variant in shopify.iter_variants(query):
-                if variant.get("sku"):
-                    skus.add(str(variant["sku"]))
-        return skus
 
     def shopify_by_skus(self, skus: Sequence[str]) -> list[dict[str, Any]]:
         """Every Shopify variant whose SKU is one of `skus` (duplicates included)."""
@@ -213,10 +259,11 @@ class ProductsRun:
     def unleashed_by_codes(self, codes: Sequence[str]) -> list[dict[str, Any]]:
         if not codes:
             return []
+        wanted = set(codes)
         guids = {
             sku: str(link["data"].get("unleashed_guid"))
             for sku, link in self.links.items()
-            if sku in set(codes) and link["data"].get("unleashed_guid")
+            if sku in wanted and link["data"].get("unleashed_guid")
         }
         found = self.ctx.unleashed.products_by_codes(codes, known_guids=guids)
         return list(found.values())
@@ -229,47 +276,121 @@ class ProductsRun:
         reads: dict[Side, SideRead] = {side: SideRead() for side in SIDES}
         if whole:
             progress.start("Reading the Unleashed catalogue")
-            reads["unleashed"] = SideRead(
-                self.project_unleashed(ctx.unleashed.iter_products(include_obsolete=True)),
-                full=True,
-            )
+            products = list(ctx.unleashed.iter_products(include_obsolete=True))
+            for product in products:
+                self.newest["unleashed"] = later(
+                    self.newest["unleashed"], unleashed_stamp(product.get("LastModifiedOn"))
+                )
+            reads["unleashed"] = SideRead(self.project_unleashed(products), full=True)
             progress.done()
             progress.start("Reading the Shopify catalogue")
-            reads["shopify"] = SideRead(
-                self.project_shopify(self.all_shopify_variants()), full=True
-            )
+            variants = list(self.all_shopify_variants())
+            for variant in variants:
+                for stamp in (
+                    variant.get("updatedAt"),
+                    (variant.get("product") or {}).get("updatedAt"),
+                ):
+                    self.newest["shopify"] = later(self.newest["shopify"], shopify_stamp(stamp))
+            reads["shopify"] = SideRead(self.project_shopify(variants), full=True)
             progress.done()
             return reads, None
+        return self.read_changes(cursors), self.scope
 
+    def read_changes(self, cursors: Mapping[Side, datetime]) -> dict[Side, SideRead]:
+        """An incremental read: what changed on each side since its cursor, then both sides'
+        records of every SKU to plan (see the module docstring for the request count)."""
+        ctx, progress = self.ctx, self.ctx.progress
         progress.start("Reading product changes since the cursors")
-        unleashed_changed = self.project_unleashed(self.changed_unleashed(cursors["unleashed"]))
-        scope = {r.sku for r in unleashed_changed if r.sku}
-        scope |= self.changed_shopify_skus(cursors["shopify"])
-        # Retried every run until they go through: held, failed and interrupted creates.
-        scope |= {str(row["key"]) for row in self.store.pending(JOB, "product")}
-        scope |= {sku for sku, link in self.links.items() if link["status"] == "creating"}
+        self.newest = {side: cursors[side] for side in SIDES}
+        unleashed_changed = list(
+            ctx.unleashed.iter_products(
+                modified_since=cursors["unleashed"] - UNLEASHED_OVERLAP, include_obsolete=True
+            )
+        )
+        scope: set[str] = set(self.retry)
+        for product in unleashed_changed:
+            stamp = product.get("LastModifiedOn")
+            self.newest["unleashed"] = later(self.newest["unleashed"], unleashed_stamp(stamp))
+            code = product.get("ProductCode")
+            if code and not self.seen_before(str(code), unleashed=stamp):
+                scope.add(str(code))
+        unleashed_records = self.project_unleashed(unleashed_changed)
         scope -= self.excluded
+
+        known = sorted(scope)
+        first_batch, rest = known[:SKUS_PER_QUERY], known[SKUS_PER_QUERY:]
+        stamp_query = f"updated_at:>='{iso(cursors['shopify'] - SHOPIFY_OVERLAP)}'"
+        changes = ctx.shopify.product_changes(stamp_query, first_batch)
+        shopify_scope = self.shopify_changed_skus(changes.variants, changes.products)
+        shopify_scope -= self.excluded
         progress.done()
 
-        skus = sorted(scope)
-        progress.start(f"Fetching {len(skus)} changed products from both sides")
-        have = {r.sku for r in unleashed_changed if r.sku}
-        unleashed_records = unleashed_changed + self.project_unleashed(
-            self.unleashed_by_codes([s for s in skus if s not in have])
-        )
-        reads["unleashed"] = SideRead(unleashed_records)
-        reads["shopify"] = SideRead(self.project_shopify(self.shopify_by_skus(skus)))
+        scope |= shopify_scope
+        self.scope = scope
+        progress.start(f"Fetching {len(scope)} changed products from both sides")
+        looked_up = set(first_batch)
+        variants = [v for sku in first_batch for v in changes.sku_variants.get(sku, [])]
+        variants += self.shopify_by_skus(sorted((set(rest) | shopify_scope) - looked_up))
+        have = {r.sku for r in unleashed_records if r.sku}
+        unleashed_records += self.project_unleashed(self.unleashed_by_codes(sorted(scope - have)))
         progress.done()
-        return reads, scope
+        return {
+            "unleashed": SideRead(unleashed_records),
+            "shopify": SideRead(self.project_shopify(variants)),
+        }
+
+    def shopify_changed_skus(
+        self, variants: Sequence[Mapping[str, Any]], products: Sequence[Mapping[str, Any]]
+    ) -> set[str]:
+        """SKUs with something new in Shopify: changed variants, and every variant of a changed
+        product (a title edit changes the product, not its variants), less re-reads of what
+        the links already hold. Moves the Shopify cursor to the newest `updatedAt` seen."""
+        skus: set[str] = set()
+        for variant in variants:
+            stamp = variant.get("updatedAt")
+            product_stamp = (variant.get("product") or {}).get("updatedAt")
+            for value in (stamp, product_stamp):
+                self.newest["shopify"] = later(self.newest["shopify"], shopify_stamp(value))
+            sku = variant.get("sku")
+            if sku and not self.seen_before(str(sku), variant=stamp, product=product_stamp):
+                skus.add(str(sku))
+        skus_of_product: dict[str, list[str]] = {}
+        for sku, link in self.links.items():
+            product_id = (link["data"].get("shopify") or {}).get("product_id")
+            if product_id:
+                skus_of_product.setdefault(str(product_id), []).append(sku)
+        changed_products: list[str] = []
+        for product in products:
+            stamp = product.get("updatedAt")
+            self.newest["shopify"] = later(self.newest["shopify"], shopify_stamp(stamp))
+            count = (product.get("variantsCount") or {}).get("count") or 0
+            first = ((product.get("variants") or {}).get("nodes") or [None])[0]
+            if count <= 1 and first is not None:
+                sku = first.get("sku")
+                if sku and not self.seen_before(str(sku), product=stamp):
+                    skus.add(str(sku))
+                continue
+            linked = skus_of_product.get(str(product["id"]), [])
+            if linked and all(self.seen_before(sku, product=stamp) for sku in linked):
+                continue
+            changed_products.append(str(product["id"]).rsplit("/", 1)[-1])
+        for start in range(0, len(changed_products), PRODUCT_IDS_PER_QUERY):
+            batch = changed_products[start : start + PRODUCT_IDS_PER_QUERY]
+            query = " OR ".join(f"product_id:{num}" for num in batch)
+            for variant in self.ctx.shopify.iter_variants(query):
+                if variant.get("sku"):
+                    skus.add(str(variant["sku"]))
+        return skus
 
     # -- the run ---------------------------------------------------------------------------
 
     def execute(self) -> None:
         ctx, report = self.ctx, self.report
-        until = ctx.now()
         shop = ctx.shopify.shop_info()
         self.taxes_included = bool(shop.get("taxesIncluded"))
         self.links = {str(link["key"]): link for link in self.store.links(LINK)}
+        self.retry = {str(row["key"]) for row in self.store.pending(JOB, "product")}
+        self.retry |= {sku for sku, link in self.links.items() if link["status"] == "creating"}
         reads, scope = self.read()
         for side in SIDES:
             self.note_ids(reads[side].records)
@@ -306,14 +427,14 @@ class ProductsRun:
             report.items.extend(product_plan.items)
             if stop:
                 raise SafetyStop(stop)
-            report.cursor_after = write_cursor({"unleashed": until, "shopify": until})
+            report.cursor_after = write_cursor(self.newest)
             return
         if stop:
             raise SafetyStop(stop)
 
         failed = self.apply(product_plan)
         self.record(product_plan, failed)
-        report.cursor_after = write_cursor({"unleashed": until, "shopify": until})
+        report.cursor_after = write_cursor(self.newest)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -327,7 +448,10 @@ class ProductsRun:
         )
         try:
             if self.target == "shopify":
-                return ShopifyWriter(self).apply(product_plan.writes)
+                writer = ShopifyWriter(self)
+                failed = writer.apply(product_plan.writes)
+                self.stocked = writer.stocked
+                return failed
             return UnleashedWriter(self).apply(product_plan.writes)
         finally:
             self.ctx.progress.done()
@@ -338,6 +462,9 @@ class ProductsRun:
         for item in product_plan.items:
             if item.key in failed and item.action in ("create", "update"):
                 report.add(Item("product", item.key, "fail", item.detail, error=failed[item.key]))
+            elif item.action == "create" and self.stocked.get(item.key):
+                detail = {**item.detail, **self.stocked[item.key]}
+                report.add(Item("product", item.key, "create", detail, error=item.error))
             else:
                 report.add(item)
         retry: set[str] = set()
@@ -354,12 +481,18 @@ class ProductsRun:
         for row in self.store.pending(JOB, "product"):
             if row["key"] not in retry:  # planned this run (or gone from both sides)
                 self.store.clear_pending(JOB, "product", str(row["key"]))
+        unsettled = retry | {item.key for item in report.items if item.action == "drift"}
         rows: list[tuple[str, str | None, str, dict[str, Any]]] = []
         for sku, synced in product_plan.synced.items():
             if sku in failed:
                 continue
             data = self.link_data(sku)
             data["synced"] = dict(synced)
+            # Only a SKU left in step may skip its re-reads; drift is planned again each time.
+            if sku in self.stamps and sku not in unsettled:
+                data["seen"] = {**(data.get("seen") or {}), **self.stamps[sku]}
+            else:
+                data.pop("seen", None)
             # remote_id is the Unleashed Guid, as the orders job reads it.
             rows.append((sku, data.get("unleashed_guid"), "linked", data))
         if rows:
@@ -421,6 +554,11 @@ class ShopifyWriter:
         self.run = run
         self.client = run.ctx.shopify
         self.failed: dict[str, str] = {}
+        # sku -> where a product created this run was stocked (for its report item).
+        self.stocked: dict[str, dict[str, Any]] = {}
+        # warehouse code -> location gid, resolved once, on the run's first create.
+        self.locations: dict[str, str] | None = None
+        self.stock_problem = ""
 
     def price(self, value: Decimal) -> Decimal:
         return shopify_price(
@@ -469,17 +607,30 @@ class ShopifyWriter:
             for write in group:
                 fields.update(self.product_fields(write.changes))
             if fields:
-                self.client.product_update(product_id, **fields)
+                product = self.client.product_update(product_id, **fields)
+                for sku in skus:
+                    self.run.note_stamps(sku, product=product.get("updatedAt"))
             variants = [
                 self.variant_input(w.ids["variant_id"], w.changes)
                 for w in group
                 if set(w.changes) - PRODUCT_LEVEL_FIELDS - {"status"}
             ]
             if variants:
-                self.client.variants_bulk_update(product_id, variants)
+                self.note_written(self.client.variants_bulk_update(product_id, variants))
         except (DataError, OutcomeUnknown) as exc:
             for sku in skus:
                 self.failed[sku] = str(exc)
+
+    def note_written(self, variants: Iterable[Mapping[str, Any]]) -> None:
+        """Keep the stamps Shopify gave the records just written, so the next run does not
+        take its own writes for changes."""
+        for variant in variants:
+            if variant.get("sku"):
+                self.run.note_stamps(
+                    str(variant["sku"]),
+                    variant=variant.get("updatedAt"),
+                    product=(variant.get("product") or {}).get("updatedAt"),
+                )
 
     def create(self, write: ProductWrite) -> None:
         """productCreate then its default variant, with the ledger marked before and after
@@ -522,18 +673,50 @@ class ShopifyWriter:
             item = dict(body.get("inventoryItem") or {})
             item.update(sku=sku, tracked=True)
             body["inventoryItem"] = item
-            self.client.variants_bulk_update(product["id"], [body])
+            self.note_written(self.client.variants_bulk_update(product["id"], [body]))
         except (DataError, OutcomeUnknown) as exc:
             self.failed[sku] = str(exc)
             return
+        item_id = (variant.get("inventoryItem") or {}).get("id")
         run.ids[sku] = {
             "shopify": {
                 "product_id": product["id"],
                 "variant_id": variant["id"],
-                "inventory_item_id": (variant.get("inventoryItem") or {}).get("id"),
+                "inventory_item_id": item_id,
             },
             "unleashed_guid": remote,
         }
+        if item_id:
+            self.stocked[sku] = self.stock(str(item_id))
+
+    def stock(self, inventory_item_id: str) -> dict[str, Any]:
+        """Activate a new product's item at every location `inventory.locations` maps (Shopify
+        stocks it only at the primary one), so the inventory job can set its stock there.
+        Returns what the create item's detail records: locations activated, or why not."""
+        inventory = self.run.ctx.config.inventory
+        if not inventory.enabled or not inventory.locations:
+            return {}
+        if self.locations is None:
+            try:
+                self.locations = resolve_locations(inventory.locations, self.client.locations())
+            except ConfigError as exc:
+                self.locations = {}
+                self.stock_problem = str(exc)
+        if self.stock_problem:
+            return {"stocked_at": [], "stock_error": self.stock_problem}
+        stocked: list[str] = []
+        errors: list[str] = []
+        for code, location_id in sorted(self.locations.items()):
+            try:
+                self.client.inventory_activate(inventory_item_id, location_id)
+            except (DataError, OutcomeUnknown) as exc:
+                errors.append(f"{code}: {exc}")
+            else:
+                stocked.append(code)
+        detail: dict[str, Any] = {"stocked_at": stocked}
+        if errors:
+            detail["stock_error"] = "; ".join(errors)
+        return detail
 
     def find_started(self, creating: Mapping[str, Any]) -> dict[str, Any] | None:
         """The product an earlier attempt created: by the id stored after productCreate
@@ -599,11 +782,14 @@ class UnleashedWriter:
         for write in writes:
             guid = write.ids.get("guid") or unleashed_guid(run.shop, write.sku)
             try:
-                self.client.upsert_product(guid, self.body(write))
+                saved = self.client.upsert_product(guid, self.body(write))
             except (DataError, OutcomeUnknown) as exc:
                 self.failed[write.sku] = str(exc)
             else:
                 entry = run.ids.setdefault(write.sku, {})
                 entry["unleashed_guid"] = guid
+                # The read stamp is stale now: keep the new one, or none (re-read next run).
+                run.stamps.get(write.sku, {}).pop("unleashed", None)
+                run.note_stamps(write.sku, unleashed=saved.get("LastModifiedOn"))
             run.ctx.progress.advance()
         return self.failed

@@ -34,6 +34,8 @@ from syncer.products.projection import (
 from syncer.report import Item
 
 WriteKind = Literal["create", "update"]
+# Where each side keeps the title that both APIs require on every product.
+REQUIRED_TITLE: dict[Side, str] = {"unleashed": "ProductDescription", "shopify": "title"}
 # Shopify statuses that already keep a product off sale; an obsolete product there is left alone.
 OFF_SALE_STATUSES = frozenset({"DRAFT", "ARCHIVED"})
 
@@ -149,7 +151,14 @@ class _Builder:
             for problem in record.problems
             if problem.field is None or problem.field in self.fields
         ]
-        master = records[0]
+        master, other = records[0], records[1] if len(records) > 1 else None
+        creating = other is None and master is not None and not master.obsolete
+        if master is not None and master.title is None and ("title" in self.fields or creating):
+            # Both APIs refuse a product without a title: hold before any write is sent.
+            reasons.append(
+                f"the {SIDE_NAMES[self.master_side]} record has no "
+                f"{REQUIRED_TITLE[self.master_side]}; set one (it is the product title)"
+            )
         if (
             master is not None
             and "price" in self.fields
