@@ -142,6 +142,64 @@ def test_unwritable_levels_are_held_with_a_reason(levels: dict[Any, Any], reason
     assert result.sets == []
 
 
+ABSURD_CASES = [
+    pytest.param("NaN", 0, "is NaN, which is not a number", id="nan"),
+    pytest.param("Infinity", 0, "is Infinity, which is not a number", id="infinity"),
+    pytest.param("1E+30", 0, "is 1E+30, which gives a level above", id="1e30"),
+    pytest.param("2147483648", 0, "gives a level above Shopify's limit 2147483647", id="int32+1"),
+    pytest.param("2147483650", 2, "gives a level above", id="buffer-not-enough"),
+]
+
+
+@pytest.mark.parametrize(("available", "flying", "reason"), ABSURD_CASES)
+def test_absurd_available_is_held_alone(available: str, flying: int, reason: str) -> None:
+    """One such quantity would fail Shopify's whole batch (its Int is 32-bit): that level is
+    held naming AvailableQty and the value, the neighbour is still written."""
+    result = plan(
+        [row("TEE", available), row("CAP", "5")],
+        {("TEE", MAIN): level(3, item="1"), ("CAP", MAIN): level(1, item="2")},
+        flight={("TEE", MAIN): flying},
+    )
+    items = {item.key: item for item in result.items}
+    held = items["TEE@MAIN"]
+    assert held.action == "hold"
+    assert held.error is not None
+    assert held.error.startswith("Unleashed AvailableQty for TEE@MAIN")
+    assert reason in held.error
+    assert held.detail == {"unleashed_available": available}
+    assert [s.key for s in result.sets] == ["CAP@MAIN"]
+
+
+@pytest.mark.parametrize(
+    ("available", "target"),
+    [
+        pytest.param("2147483647", 2147483647, id="int32-max"),
+        pytest.param("2147483649", 2147483647, id="in-flight-brings-it-under"),
+    ],
+)
+def test_largest_quantity_shopify_takes_is_written(available: str, target: int) -> None:
+    flying = int(available) - target
+    result = plan(
+        [row("TEE", available)], {("TEE", MAIN): level(3)}, flight={("TEE", MAIN): flying}
+    )
+    assert [s.quantity for s in result.sets] == [target]
+
+
+def test_targeted_levels_are_the_ones_in_flight_can_change() -> None:
+    """The job reads in flight only for `targeted`: held and reported levels need none."""
+    result = plan(
+        [row("TEE", "7"), row("CAP", "NaN"), row("HAT", "4"), row("NEW", "2")],
+        {
+            ("TEE", MAIN): level(7, item="1"),
+            ("CAP", MAIN): level(1, item="2"),
+            ("HAT", MAIN): level(1, item="3", tracked=False),
+            ("OLD", MAIN): level(1, item="4"),
+        },
+        known={"OLD"},
+    )
+    assert result.targeted == {("TEE", MAIN), ("OLD", MAIN)}
+
+
 def test_shopify_only_sku_is_reported_in_a_full_run_and_left_alone() -> None:
     levels = {("GIFT", MAIN): level(12), ("GIFT", WEST): level(1, location=WEST)}
     full = plan([], levels)
@@ -466,8 +524,13 @@ def test_plan_properties(
         assert set_quantity.quantity == expected
         assert set_quantity.change_from == shopify_now[sku]
         assert set_quantity.quantity != set_quantity.change_from
+    # In flight moves targets, never which levels have one: the job plans once without it.
+    without = plan([row(sku, str(qty)) for sku, qty in stock.items()], levels, buffer=buffer)
+    assert without.targeted == result.targeted
+    targeted = {f"{sku}@MAIN" for sku, _ in result.targeted}
     for item in result.items:
         assert (item.action == "update") == (item.key in by_key)
+        assert ("target" in item.detail) == (item.key in targeted)
         if item.action == "unchanged" and "target" in item.detail:
             assert item.detail["target"] == item.detail["shopify_now"]
     # every stock row and every Shopify-only level shows up in the report

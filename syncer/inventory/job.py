@@ -9,19 +9,35 @@ One run (SPEC section 4, Inventory):
    the same input under the same `@idempotent` key, so Shopify applies it at most once.
 3. Read StockOnHand per mapped warehouse: rows modified since that warehouse's cursor minus a
    day (Unleashed's `modifiedSince` may only honour the date), or every row with `--full` or
-   when the warehouse has no cursor yet. Items held or failed by earlier runs are retried
-   with the AvailableQty recorded for them, unless the window brought a fresher row.
+   when the warehouse has no cursor yet. A row whose AvailableQty is the one an earlier run
+   planned and wrote (kept as `stock_seen` links) came back only through that overlap, so it
+   is dropped: no clock (ours or Unleashed's `LastModifiedOn`) is trusted for this. Items held
+   or failed by earlier runs are retried with the AvailableQty recorded for them, unless the
+   window brought a fresher row.
 4. Read the Shopify levels of those SKUs: a full read pages through every level of each
-   location (250 a page); an incremental one resolves the SKUs' inventory items (cached as
-   `stock_item` links, else `sku:` searches of 50) and reads their levels 30 items a call,
-   unless paging the locations is estimated to cost fewer calls.
-5. In flight: open, not fully fulfilled Shopify orders (one light query, 18 orders a page)
-   that syncer has not sent (held, failed, never sent; paid or not), and orders syncer sent
-   whose Unleashed `OrderStatus` is in `inventory.unallocated_statuses` (one sales-order list
-   filtered by those statuses). Units are each open fulfilment order's remaining quantity at
-   its assigned location.
+   location (250 a page; one bulk operation from BULK_THRESHOLD levels on); an incremental
+   one resolves the SKUs' inventory items (cached as `stock_item` links, else `sku:`
+   searches of 50) and reads their levels 30 items a call, unless paging the locations is
+   estimated to cost fewer calls.
+5. In flight, read only for the levels whose target the plan computed (the planner's
+   `targeted`; a held level needs none): open, not fully fulfilled Shopify orders (one light
+   query, 18 orders a page) that syncer has not sent (held, failed, never sent; paid or not),
+   and orders syncer sent whose Unleashed `OrderStatus` is in
+   `inventory.unallocated_statuses` (one sales-order list filtered by those statuses, read
+   only when such a sent order is among them). Up to IN_FLIGHT_SKU_LIMIT SKUs are searched as
+   `status:open ... (sku:A OR sku:B ...)`, 50 a search; more read every open order. Units are
+   each open fulfilment order's remaining quantity at its assigned location.
 6. Plan (inventory/planner.py), stop for safety before any write, then write changed levels
    250 a call with `changeFromQuantity` (compare-and-swap).
+
+Why an incremental run with nothing changed reads neither in flight nor Shopify's levels
+(issue 9: at most 2 requests per API; here 1 `locations` call and one StockOnHand call per
+warehouse): the previous run left every level at its target, and without a StockOnHand
+change a target moves only with in flight, which moves in step with Shopify's own
+bookkeeping. A new order takes its units off Shopify's `available` by itself while our target
+drops by the same in-flight units; a cancellation or edit restocks Shopify and lowers in
+flight alike; Unleashed allocating a sent order changes its StockOnHand row, which the next
+run reads. What such a run cannot see is a manual edit in Shopify, which `--full` corrects.
 
 Rules decided here:
 - A SKU that Unleashed stocks but no Shopify variant carries is reported `unchanged` with the
@@ -34,6 +50,8 @@ Rules decided here:
   target drops by them, so nothing is oversold), increases are not added (Unleashed, the
   master, overrides manual edits on the next full run). Still stale: the batch's items fail
   and are retried next run.
+- An AvailableQty that is not a number, or whose target exceeds Shopify's 32-bit Int, holds
+  that level alone (the planner): sent, it would make Shopify refuse its whole batch of 250.
 - The cursor is JSON, one timestamp per warehouse (a newly mapped warehouse starts with a full
   read); it becomes the run's start time once the run finishes, because held and failed items
   are kept in the store and retried on every run.
@@ -52,6 +70,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from syncer.connectors.shopify import chunks, sku_query
 from syncer.engine import Context, Options
 from syncer.errors import ConfigError, DataError, Problem, SafetyStop
 from syncer.inventory.planner import (
@@ -75,6 +94,7 @@ JOB = "inventory"
 # Unleashed may honour only the date of `modifiedSince`: re-read a day (plus clock skew).
 OVERLAP = timedelta(days=1, minutes=5)
 STOCK_ITEM_LINK = "stock_item"  # SKU -> Shopify inventory item gid (a cache)
+STOCK_SEEN_LINK = "stock_seen"  # SKU@WAREHOUSE -> the AvailableQty last planned and written
 BULK_THRESHOLD = 1000  # levels per full read above which a bulk operation beats paging
 PRODUCT_LINK = "product"  # written by the products job: SKUs syncer manages
 ORDER_LINK = "order"  # written by the orders job: Shopify order gid -> sales order Guid
@@ -85,7 +105,10 @@ STALE = "CHANGE_FROM_QUANTITY_STALE"
 # Open orders that may still hold stock: not archived, not fully fulfilled.
 OPEN_ORDERS_QUERY = "status:open -fulfillment_status:fulfilled"
 REASON = "correction"
-SKUS_PER_SEARCH = 50  # ShopifyClient.variants_by_skus
+SKUS_PER_SEARCH = 50  # ShopifyClient.variants_by_skus; also `sku:` terms per order search
+# Up to this many SKUs, in flight is read with `sku:` order searches (4 searches, each
+# usually one page); beyond it one listing of every open order costs fewer requests.
+IN_FLIGHT_SKU_LIMIT = 4 * SKUS_PER_SEARCH
 ITEMS_PER_READ = 30  # ShopifyClient.inventory_levels_for_items under the cost limit
 LEVELS_PER_PAGE = 250
 NOT_IN_SHOPIFY = (
@@ -247,26 +270,20 @@ class InventoryRun:
         full = {code for code in locations if self.options.full or code not in cursors}
         rows, full_rows = self.read_stock(locations, cursors, full)
         rows = self.add_retries(rows, locations, full)
+        rows = self.drop_settled(rows, full)
+        read_rows = list(rows)
 
         linked = {str(link["key"]) for link in self.store.links(PRODUCT_LINK)}
         view = self.read_shopify(locations, rows, full)
         unknown_items, rows = self.split_unknown(rows, view, linked)
-        units = self.read_in_flight(locations)
-
-        plan = InventoryPlan(items=list(unknown_items))
-        for code, gid in locations.items():
-            part = plan_inventory(
-                [r for r in rows if r.warehouse_code == code],
-                {k: v for k, v in view.levels.items() if k[1] == gid},
-                locations={code: gid},
-                buffer=self.config.buffer,
-                in_flight=units,
-                scope_skus=None if code in full else {r.sku for r in rows},
-                known_unleashed_skus=linked,
-            )
-            plan.sets.extend(part.sets)
-            plan.items.extend(part.items)
-            plan.unmapped_rows += part.unmapped_rows
+        # Plan once without in flight to learn which levels need it; nothing to read when
+        # every level in scope is held (or nothing changed).
+        plan = self.plan(locations, rows, view, {}, full, linked, unknown_items)
+        targeted = {sku for sku, _ in plan.targeted}
+        if targeted:
+            units = self.read_in_flight(locations, targeted)
+            if units:
+                plan = self.plan(locations, rows, view, units, full, linked, unknown_items)
 
         if not report.dry_run:
             stop = safety_check(
@@ -284,10 +301,38 @@ class InventoryRun:
         if not report.dry_run:
             self.write(plan.sets, items)
             self.remember_pending(plan.items, rows)
+            self.remember_settled(plan.items, read_rows)
         report.cursor_after = json.dumps(
             {**{c: iso(t) for c, t in cursors.items()}, **{c: iso(started) for c in locations}},
             sort_keys=True,
         )
+
+    def plan(
+        self,
+        locations: Mapping[str, str],
+        rows: Sequence[StockRow],
+        view: ShopifyView,
+        units: Mapping[StockKey, int],
+        full: set[str],
+        linked: set[str],
+        unknown_items: Sequence[Item],
+    ) -> InventoryPlan:
+        plan = InventoryPlan(items=list(unknown_items))
+        for code, gid in locations.items():
+            part = plan_inventory(
+                [r for r in rows if r.warehouse_code == code],
+                {k: v for k, v in view.levels.items() if k[1] == gid},
+                locations={code: gid},
+                buffer=self.config.buffer,
+                in_flight=units,
+                scope_skus=None if code in full else {r.sku for r in rows},
+                known_unleashed_skus=linked,
+            )
+            plan.sets.extend(part.sets)
+            plan.items.extend(part.items)
+            plan.unmapped_rows += part.unmapped_rows
+            plan.targeted |= part.targeted
+        return plan
 
     # -- Unleashed stock -----------------------------------------------------------------------
 
@@ -323,6 +368,36 @@ class InventoryRun:
             finally:
                 ctx.progress.done()
         return rows, full_rows
+
+    def drop_settled(self, rows: Sequence[StockRow], full: set[str]) -> list[StockRow]:
+        """Drop incremental rows whose AvailableQty an earlier run already planned and wrote
+        (the overlap re-reads a day of changes on every run); held and failed ones stay."""
+        if all(r.warehouse_code in full for r in rows):
+            return list(rows)
+        seen = {
+            str(link["key"]): str((link.get("data") or {}).get("available"))
+            for link in self.store.links(STOCK_SEEN_LINK)
+        }
+        pending = {str(p["key"]) for p in self.store.pending(JOB, STOCK_ENTITY)}
+        kept: list[StockRow] = []
+        for r in rows:
+            key = f"{r.sku}@{r.warehouse_code}"
+            settled = seen.get(key) == str(r.available) and r.available.is_finite()
+            if r.warehouse_code in full or key in pending or not settled:
+                kept.append(r)
+        return kept
+
+    def remember_settled(self, plan_items: Sequence[Item], rows: Sequence[StockRow]) -> None:
+        """The AvailableQty of every level this run left at its target (updated, unchanged or
+        reported as not in Shopify), so the overlap's re-read of it costs nothing next run."""
+        by_key = {f"{r.sku}@{r.warehouse_code}": r for r in rows}
+        done: list[tuple[str, str | None, str, dict[str, Any]]] = [
+            (item.key, None, "planned", {"available": str(by_key[item.key].available)})
+            for item in plan_items
+            if item.action in ("update", "unchanged") and item.key in by_key
+        ]
+        if done:
+            self.store.put_links(STOCK_SEEN_LINK, done)
 
     def add_retries(
         self, rows: list[StockRow], locations: Mapping[str, str], full: set[str]
@@ -525,14 +600,24 @@ class InventoryRun:
 
     # -- in flight -----------------------------------------------------------------------------
 
-    def read_in_flight(self, locations: Mapping[str, str]) -> dict[StockKey, int]:
+    def read_in_flight(self, locations: Mapping[str, str], skus: set[str]) -> dict[StockKey, int]:
+        """In-flight units of these SKUs (only they are returned, whichever way they are read)."""
         ctx = self.ctx
+        if len(skus) <= IN_FLIGHT_SKU_LIMIT:
+            queries = [
+                f"{OPEN_ORDERS_QUERY} ({sku_query(batch)})"
+                for batch in chunks(sorted(skus), SKUS_PER_SEARCH)
+            ]
+        else:
+            queries = [OPEN_ORDERS_QUERY]
         ctx.progress.start("Reading open Shopify orders")
-        orders: list[dict[str, Any]] = []
-        for order in ctx.shopify.iter_open_order_stock(OPEN_ORDERS_QUERY):
-            orders.append(order)
-            ctx.progress.advance()
+        by_id: dict[str, dict[str, Any]] = {}
+        for query in queries:
+            for order in ctx.shopify.iter_open_order_stock(query):
+                by_id.setdefault(str(order["id"]), order)
+                ctx.progress.advance()
         ctx.progress.done()
+        orders = list(by_id.values())
         if not orders:
             return {}
         overflow = [str(o["id"]) for o in orders if _overflows(o)]
@@ -567,7 +652,7 @@ class InventoryRun:
             unallocated_statuses=unallocated,
             default_location_gid=locations.get(ctx.config.orders.warehouse, ""),
         )
-        return in_flight(lines)
+        return {key: units for key, units in in_flight(lines).items() if key[0] in skus}
 
     # -- writes --------------------------------------------------------------------------------
 

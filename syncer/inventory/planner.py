@@ -21,6 +21,7 @@ from syncer.errors import ConfigError, Problem
 from syncer.report import Item
 
 SHOPIFY_BATCH_LIMIT = 250  # Shopify's cap on any input array (API-NOTES section 2.3 / 5.2)
+SHOPIFY_MAX_QUANTITY = 2**31 - 1  # Shopify's `Int` is 32-bit: a larger quantity fails the call
 
 # Shopify's documented values for `InventorySetQuantitiesInput.reason` (API-NOTES section 5.2).
 SET_QUANTITY_REASONS = frozenset(
@@ -107,6 +108,9 @@ class InventoryPlan:
     # StockOnHand rows for warehouses that `inventory.locations` does not map (or with no
     # warehouse at all: Unleashed's company-wide aggregate rows). Not ours to push.
     unmapped_rows: int = 0
+    # (SKU, location) pairs whose target was computed, so in-flight units change it. Levels
+    # held for another reason do not need in flight read at all.
+    targeted: set[StockKey] = field(default_factory=set)
 
 
 # --- in flight -------------------------------------------------------------------------------
@@ -326,14 +330,7 @@ def _plan_row(
         )
         return
     if not row.available.is_finite():
-        plan.items.append(
-            Item(
-                "stock",
-                key,
-                "fail",
-                error=f"Unleashed AvailableQty for {key} is not a number: {row.available}",
-            )
-        )
+        plan.items.append(_absurd_item(key, row, "is not a number"))
         return
     level = levels.get((row.sku, location_gid))
     problem = _unwritable_reason(row.sku, location_gid, level)
@@ -342,8 +339,15 @@ def _plan_row(
             Item("stock", key, "hold", {"unleashed_available": str(row.available)}, error=problem)
         )
         return
+    plan.targeted.add((row.sku, location_gid))
     units_in_flight = in_flight.get((row.sku, location_gid), 0)
     target = target_quantity(row.available, buffer, units_in_flight)
+    if target > SHOPIFY_MAX_QUANTITY:
+        # One such quantity would make Shopify reject its whole batch of up to 250 levels.
+        plan.items.append(
+            _absurd_item(key, row, f"gives a level above Shopify's limit {SHOPIFY_MAX_QUANTITY}")
+        )
+        return
     detail = {
         "shopify_now": level.available,
         "unleashed_available": str(row.available),
@@ -358,6 +362,17 @@ def _plan_row(
         SetQuantity(level.inventory_item_id, location_gid, target, level.available, key)
     )
     plan.items.append(Item("stock", key, "update", detail))
+
+
+def _absurd_item(key: str, row: StockRow, problem: str) -> Item:
+    return Item(
+        "stock",
+        key,
+        "hold",
+        {"unleashed_available": str(row.available)},
+        error=f"Unleashed AvailableQty for {key} is {row.available}, which {problem}: correct "
+        "the stock in Unleashed; nothing written for this level",
+    )
 
 
 def _unwritable_reason(sku: str, location_gid: str, level: LevelRow | None) -> str | None:
@@ -445,7 +460,7 @@ def _unique_rows(
     for row in unleashed:
         key = (row.sku, row.warehouse_code)
         first = by_key.setdefault(key, row)
-        if first.available != row.available:
+        if first is not row and not _same_quantity(first.available, row.available):
             conflicting.setdefault(key, [first]).append(row)
     for (sku, warehouse), rows in conflicting.items():
         del by_key[(sku, warehouse)]
@@ -463,6 +478,13 @@ def _unique_rows(
             )
         )
     return list(by_key.values()), set(conflicting)
+
+
+def _same_quantity(a: Decimal, b: Decimal) -> bool:
+    """Equal, with NaN equal to NaN (a row listed twice as NaN is one bad row, not a clash)."""
+    if a.is_nan() or b.is_nan():
+        return a.is_nan() and b.is_nan()
+    return a == b
 
 
 def _check_locations(locations: Mapping[str, str]) -> None:
