@@ -18,6 +18,7 @@ from typing import Any
 
 from syncer.money import to_decimal
 from syncer.report import Action, Item
+from syncer.shapes import connection_nodes
 
 DISPATCHED = "dispatched"
 # Fulfilment orders that `fulfillmentCreate` accepts lines from.
@@ -273,9 +274,9 @@ def _shipment_quantities(shipment: Mapping[str, Any]) -> tuple[dict[str, int], l
 def _candidates(order: Mapping[str, Any], preferred_location: str | None) -> list[_Candidate]:
     """Every fulfilment order line item of the order, the preferred location's first."""
     candidates: list[_Candidate] = []
-    for fulfillment_order in _nodes(order.get("fulfillmentOrders")):
+    for fulfillment_order in connection_nodes(order.get("fulfillmentOrders")):
         location = ((fulfillment_order.get("assignedLocation") or {}).get("location")) or {}
-        for line in _nodes(fulfillment_order.get("lineItems")):
+        for line in connection_nodes(fulfillment_order.get("lineItems")):
             sku = line.get("sku") or (line.get("lineItem") or {}).get("sku")
             candidates.append(
                 _Candidate(
@@ -294,8 +295,8 @@ def _candidates(order: Mapping[str, Any], preferred_location: str | None) -> lis
 def _remaining(order: Mapping[str, Any]) -> dict[str, int]:
     return {
         str(line.get("id")): int(line.get("remainingQuantity") or 0)
-        for fulfillment_order in _nodes(order.get("fulfillmentOrders"))
-        for line in _nodes(fulfillment_order.get("lineItems"))
+        for fulfillment_order in connection_nodes(order.get("fulfillmentOrders"))
+        for line in connection_nodes(fulfillment_order.get("lineItems"))
     }
 
 
@@ -362,12 +363,3 @@ def _warehouse_code(shipment: Mapping[str, Any]) -> str:
     if isinstance(warehouse, Mapping):
         return str(warehouse.get("WarehouseCode") or "")
     return str(shipment.get("WarehouseCode") or "")
-
-
-def _nodes(connection: Any) -> list[Mapping[str, Any]]:
-    """Accept a GraphQL connection (`{nodes: [...]}`) or a plain list."""
-    if connection is None:
-        return []
-    if isinstance(connection, Mapping):
-        return list(connection.get("nodes") or [])
-    return list(connection)

@@ -458,38 +458,38 @@ class InventoryRun:
         return view
 
     def read_locations_bulk(self, location_gids: Sequence[str], view: ShopifyView) -> None:
+        """Every level of these locations through one bulk operation (large catalogues)."""
+        levels = self.ctx.shopify.bulk_inventory_levels(location_gids)
+        self.take_levels(levels, view, "Reading Shopify levels (bulk operation)")
+
+    def read_location(self, location_gid: str, view: ShopifyView) -> None:
+        """Every level of one location, 250 a page."""
+        levels = self.ctx.shopify.iter_inventory_levels(location_gid)
+        self.take_levels(levels, view, f"Reading Shopify levels at {location_gid}", location_gid)
+
+    def take_levels(
+        self,
+        levels: Iterable[Mapping[str, Any]],
+        view: ShopifyView,
+        task: str,
+        location_gid: str = "",
+    ) -> None:
+        """Add level nodes ({item{id sku tracked} location{id}? available}) to the view and
+        remember each SKU's inventory item for incremental runs. Paged levels of one
+        location don't repeat it; bulk lines name theirs."""
         ctx = self.ctx
         cache: list[tuple[str, str | None, str, dict[str, Any]]] = []
-        ctx.progress.start("Reading Shopify levels (bulk operation)")
-        for level in ctx.shopify.bulk_inventory_levels(location_gids):
+        ctx.progress.start(task)
+        for level in levels:
             item = level.get("item") or {}
             sku = str(item.get("sku") or "")
             if not sku:
                 continue
             row = level_row(
                 str(item["id"]),
-                str(level["location"]["id"]),
+                str((level.get("location") or {}).get("id") or location_gid),
                 level.get("available"),
                 item.get("tracked"),
-            )
-            view.add(sku, row)
-            cache.append((sku, row.inventory_item_id, "linked", {}))
-            ctx.progress.advance()
-        ctx.progress.done()
-        if not self.report.dry_run:
-            self.store.put_links(STOCK_ITEM_LINK, _unique_cache(cache))
-
-    def read_location(self, location_gid: str, view: ShopifyView) -> None:
-        ctx = self.ctx
-        cache: list[tuple[str, str | None, str, dict[str, Any]]] = []
-        ctx.progress.start(f"Reading Shopify levels at {location_gid}")
-        for level in ctx.shopify.iter_inventory_levels(location_gid):
-            item = level.get("item") or {}
-            sku = str(item.get("sku") or "")
-            if not sku:
-                continue
-            row = level_row(
-                str(item["id"]), location_gid, level.get("available"), item.get("tracked")
             )
             view.add(sku, row)
             cache.append((sku, row.inventory_item_id, "linked", {}))

@@ -19,6 +19,7 @@ from typing import Any
 
 from syncer.errors import ConfigError, Problem
 from syncer.report import Item
+from syncer.shapes import connection_nodes
 
 SHOPIFY_BATCH_LIMIT = 250  # Shopify's cap on any input array (API-NOTES section 2.3 / 5.2)
 SHOPIFY_MAX_QUANTITY = 2**31 - 1  # Shopify's `Int` is 32-bit: a larger quantity fails the call
@@ -185,19 +186,19 @@ def in_flight_lines(
 def _open_units(order: Mapping[str, Any], default_location_gid: str) -> list[tuple[str, str, int]]:
     """(SKU, location, units) still waiting for fulfilment in one order."""
     units: list[tuple[str, str, int]] = []
-    fulfillment_orders = _nodes(order.get("fulfillmentOrders"))
+    fulfillment_orders = connection_nodes(order.get("fulfillmentOrders"))
     if fulfillment_orders:
         for fulfillment_order in fulfillment_orders:
             if fulfillment_order.get("status") in _FINISHED_FULFILLMENT_ORDER_STATUSES:
                 continue
             location_gid = _assigned_location(fulfillment_order) or default_location_gid
-            for line in _nodes(fulfillment_order.get("lineItems")):
+            for line in connection_nodes(fulfillment_order.get("lineItems")):
                 sku = line.get("sku") or (line.get("lineItem") or {}).get("sku")
                 quantity = int(line.get("remainingQuantity") or 0)
                 if sku and quantity > 0:
                     units.append((str(sku), location_gid, quantity))
         return units
-    for line in _nodes(order.get("lineItems")):
+    for line in connection_nodes(order.get("lineItems")):
         sku = line.get("sku")
         quantity = int(line.get("currentQuantity") or 0)
         if line.get("unfulfilledQuantity") is not None:
@@ -205,15 +206,6 @@ def _open_units(order: Mapping[str, Any], default_location_gid: str) -> list[tup
         if sku and quantity > 0:
             units.append((str(sku), default_location_gid, quantity))
     return units
-
-
-def _nodes(connection: Any) -> list[Mapping[str, Any]]:
-    """Accept a GraphQL connection (`{nodes: [...]}`) or a plain list."""
-    if connection is None:
-        return []
-    if isinstance(connection, Mapping):
-        return list(connection.get("nodes") or [])
-    return list(connection)
 
 
 def _assigned_location(fulfillment_order: Mapping[str, Any]) -> str | None:

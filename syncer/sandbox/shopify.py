@@ -50,6 +50,7 @@ from graphql import (
 )
 from graphql.language import parse as parse_document
 
+from syncer.inventory.planner import SET_QUANTITY_REASONS
 from syncer.sandbox import shopify_bulk as bulk
 from syncer.sandbox.common import Reply, Request
 from syncer.sandbox.seed import World, make_world
@@ -84,27 +85,8 @@ MAX_INPUT_ARRAY = 250
 CONNECTION_OVERHEAD = 2
 MUTATION_COST = 10
 COUNT_LIMIT = 10_000  # `*Count` fields stop counting here unless given a higher limit
-INVENTORY_REASONS = frozenset(
-    {
-        "correction",
-        "cycle_count_available",
-        "damaged",
-        "movement_created",
-        "movement_updated",
-        "movement_received",
-        "movement_canceled",
-        "other",
-        "promotion",
-        "quality_control",
-        "received",
-        "reservation_created",
-        "reservation_deleted",
-        "reservation_updated",
-        "restock",
-        "safety_stock",
-        "shrinkage",
-    }
-)
+# Shopify's documented reasons: one list for the client's planner and the sandbox.
+INVENTORY_REASONS = SET_QUANTITY_REASONS
 IDEMPOTENT_MUTATIONS = frozenset({"inventorySetQuantities"})
 CENT = Decimal("0.01")
 
