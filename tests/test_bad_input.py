@@ -171,12 +171,10 @@ BROKEN_ORDER_ID_BUG = (
         pytest.param(
             lambda node: 42,
             id="node-not-an-object",
-            marks=pytest.mark.xfail(strict=True, reason=BROKEN_ORDER_ID_BUG),
         ),
         pytest.param(
             lambda node: {**node, "id": None},
             id="node-without-id",
-            marks=pytest.mark.xfail(strict=True, reason=BROKEN_ORDER_ID_BUG),
         ),
     ],
 )
@@ -349,7 +347,6 @@ ABSURD_STOCK_BUG = (
             1e30,
             "item",
             id="available-absurd",
-            marks=pytest.mark.xfail(strict=True, reason=ABSURD_STOCK_BUG),
         ),
         pytest.param(7.9, 7, id="available-fraction"),
     ],

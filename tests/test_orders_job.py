@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 from syncer.cli import cli
 from syncer.connectors.unleashed import UnleashedClient
 from syncer.http import CallCounter, Redactor
+from syncer.orders import job as orders_job
 from syncer.orders.mapping import customer_code_for
 from syncer.sandbox.common import Fault
 from syncer.sandbox.runner import Sandboxes, start_sandboxes
@@ -447,6 +448,59 @@ def test_orders_start_leaves_older_orders_alone(
     assert set(sales_orders_by_ref(sandboxes)) == {
         n for n in selected_names(sandboxes) if sandboxes.shopify.find_order(n).updated_at >= start
     }
+
+
+# -- chunks, look-up cost ----------------------------------------------------------------------
+
+
+def test_small_chunks_send_every_order_once_and_scan_the_catalogue_at_most_once(
+    sandboxes: Sandboxes, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(orders_job, "CHUNK", 3)
+    newest = max(o.updated_at for o in sandboxes.shopify.orders.values())
+
+    result = sync(config)
+
+    assert result.exit_code == 0, result.output
+    created = sales_orders_by_ref(sandboxes)
+    assert set(created) == selected_names(sandboxes)
+    assert all(len(v) == 1 for v in created.values())
+    assert len(sandboxes.shopify.orders) > 3 * orders_job.CHUNK  # several chunks were handled
+    # no product links: the first chunk counts the catalogue and scans it; later chunks ask
+    # Unleashed nothing more about products
+    product_reads = sandboxes.unleashed_server.requests("GET /Products")
+    assert len(product_reads) <= 2, [r.query for r in product_reads]
+    cursor = status(config)["jobs"]["orders"]["cursor"]
+    assert cursor == newest.isoformat().replace("+00:00", "Z")
+
+
+def test_targeted_look_ups_give_way_to_one_scan_once_they_cost_as_much(
+    sandboxes: Sandboxes, config: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every SKU linked (GUIDs known) and 1,000 more links, so a scan is estimated at two
+    pages: chunk one looks up by GUID (one call); by chunk two the GUID look-ups plus the next
+    would cost as much as a scan, so the run scans once and asks nothing more, however many
+    chunks follow."""
+    monkeypatch.setattr(orders_job, "CHUNK", 2)
+    products = {p["ProductCode"]: p for p in unleashed_client(sandboxes).iter_products()}
+    sandboxes.unleashed_server.clear_log()
+    linked = [
+        (code, p["Guid"], "linked", {"unleashed_guid": p["Guid"]}) for code, p in products.items()
+    ]
+    others = [(f"ELSEWHERE-{n}", None, "linked", {}) for n in range(1000)]
+    store = Store(tmp_path / "syncer.db")
+    try:
+        store.put_links("product", linked + others)
+    finally:
+        store.close()
+
+    result = sync(config)
+
+    assert result.exit_code == 0, result.output
+    assert set(sales_orders_by_ref(sandboxes)) == selected_names(sandboxes)
+    queries = [r.query for r in sandboxes.unleashed_server.requests("GET /Products")]
+    assert len([q for q in queries if "productId=" in q]) == 1, queries
+    assert len(queries) == 2, queries  # one GUID batch, then one scan page
 
 
 # -- cost --------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -38,7 +40,9 @@ MAX_PAGE_SIZE = 250
 CONNECTION_OVERHEAD = 2
 MUTATION_COST = 10
 RENEW_MARGIN = 300.0  # seconds before expiry when a client-credentials token is renewed
-LINE_ITEMS_FIRST = 10  # order lines per order in a page of orders; the rest are fetched after
+# Order lines per order in a page of orders; the rest are fetched after, per order. Most
+# orders have a few lines: 5 fits 15 orders in a 1,000-point page (10 fitted 10).
+LINE_ITEMS_FIRST = 5
 SKUS_PER_QUERY = 50  # `sku:A OR sku:B ...` terms per productVariants query
 LEVELS_PER_ITEM = 10  # inventory levels read per item (one per location)
 QUANTITIES_PER_CALL = 250  # Shopify's input array cap
@@ -195,6 +199,17 @@ def fit_size(
     if size < 1:
         raise ValueError(f"a single item of this query costs more than {budget} points")
     return size
+
+
+@dataclass
+class ProductChanges:
+    """What `ShopifyClient.product_changes` read: changed variants (`VariantFields`), changed
+    products (`ProductFields` + variants.nodes[0] {id sku inventoryItem{id}}) and the
+    variants of the SKUs asked for, by SKU (SKUs without a variant are absent)."""
+
+    variants: list[dict[str, Any]] = dataclass_field(default_factory=list)
+    products: list[dict[str, Any]] = dataclass_field(default_factory=list)
+    sku_variants: dict[str, list[dict[str, Any]]] = dataclass_field(default_factory=dict)
 
 
 # -- the client -----------------------------------------------------------------------------
@@ -505,12 +520,16 @@ class ShopifyClient:
         """{id name myshopifyDomain currencyCode taxesIncluded}"""
         return dict(self.execute(docs.SHOP, kind="shop")["shop"])
 
-    def iter_orders(self, search_query: str, page_size: int = 50) -> Iterator[dict[str, Any]]:
+    def iter_orders(
+        self, search_query: str, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
         """Orders matching a search (e.g. `updated_at:>='2026-11-01T00:00:00Z'`), oldest update
         first, in the `OrderFields` shape of shopify_documents.py: ids and timestamps, status
         fields (displayFinancialStatus, cancelledAt, edited, test), customer, addresses, money
         sets (`{shopMoney {amount currencyCode}}`), shippingLines.nodes, refunds [{id}] and
-        lineItems.nodes with every line (pages beyond the first are fetched and appended)."""
+        lineItems.nodes with every line (pages beyond the first are fetched and appended).
+        Pages are as large as the cost limit allows (`page_size` caps them, e.g. for --limit);
+        a node that is not an order object is passed on as it is, for the caller to report."""
         variables = {"query": search_query, "lineItemsFirst": LINE_ITEMS_FIRST}
         size = self._fit(docs.ORDERS, variables, "first", page_size)
         for order in self.paginate(
@@ -519,6 +538,8 @@ class ShopifyClient:
             yield self._complete_lines(order)
 
     def _complete_lines(self, order: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(order, dict) or not order.get("id"):
+            return order  # unreadable: the caller reports it and keeps its cursor before it
         lines = order.get("lineItems")
         if not lines or not lines["pageInfo"]["hasNextPage"]:
             return order
@@ -617,6 +638,78 @@ class ShopifyClient:
         yield from self.paginate(
             docs.PRODUCTS, {**variables, "first": size}, ("products",), kind="products.list"
         )
+
+    def product_changes(self, changed_query: str, skus: Sequence[str] = ()) -> ProductChanges:
+        """Variants and products matching `changed_query` (e.g. `updated_at:>='...'`) and the
+        variants whose SKU is exactly one of `skus` (at most SKUS_PER_QUERY), read together
+        in one request (`PRODUCT_CHANGES`); a connection with more pages is then followed on
+        its own."""
+        if len(skus) > SKUS_PER_QUERY:
+            raise ValueError(f"at most {SKUS_PER_QUERY} SKUs per product_changes call")
+        wanted = sorted(set(skus))
+        document = docs.PRODUCT_CHANGES
+        variables: dict[str, Any] = {
+            "changed": changed_query,
+            "skus": sku_query(wanted) if wanted else "",
+            "withSkus": bool(wanted),
+            "variantsFirst": 0,
+            "productsFirst": 0,
+            "skusFirst": 0,
+        }
+        budget = self.cost_limit()
+        fixed = estimate_cost(document, variables)
+        unit = {
+            name: estimate_cost(document, {**variables, name: 1}) - fixed
+            for name in ("variantsFirst", "productsFirst", "skusFirst")
+        }
+        # Room for each SKU's variant (and a duplicate or two), the rest shared by the searches.
+        sku_room = min(MAX_PAGE_SIZE, 2 * len(wanted), (budget - fixed) // 3 // unit["skusFirst"])
+        variables["skusFirst"] = max(1, sku_room)
+        left = budget - estimate_cost(document, variables)
+        for name in ("variantsFirst", "productsFirst"):
+            variables[name] = max(1, min(MAX_PAGE_SIZE, left // 2 // unit[name]))
+        data = self.execute(document, variables, kind="products.changes")
+        found: dict[str, list[dict[str, Any]]] = {}
+        for alias, follow_doc, path, key in (
+            ("changedVariants", docs.VARIANTS, "productVariants", "variants"),
+            ("changedProducts", docs.PRODUCTS, "products", "products"),
+            ("skuVariants", docs.VARIANTS, "productVariants", "sku_variants"),
+        ):
+            conn = data.get(alias)
+            if conn is None:
+                found[key] = []
+                continue
+            query = variables["skus"] if alias == "skuVariants" else changed_query
+            found[key] = list(conn["nodes"]) + self._pages_after(
+                follow_doc, query, path, conn["pageInfo"], kind=f"products.changes.{key}"
+            )
+        exact = set(wanted)
+        by_sku: dict[str, list[dict[str, Any]]] = {}
+        for variant in found.pop("sku_variants"):
+            if variant.get("sku") in exact:
+                by_sku.setdefault(str(variant["sku"]), []).append(variant)
+        return ProductChanges(found["variants"], found["products"], by_sku)
+
+    def _pages_after(
+        self, document: str, query: str, path: str, page: dict[str, Any], *, kind: str
+    ) -> list[dict[str, Any]]:
+        """The nodes of the pages after `page` of a connection (`document` takes $query,
+        $first, $after), or none when it was the last."""
+        nodes: list[dict[str, Any]] = []
+        if not page.get("hasNextPage"):
+            return nodes
+        variables: dict[str, Any] = {"query": query}
+        size = self._fit(document, variables, "first", MAX_PAGE_SIZE)
+        cursor = page.get("endCursor")
+        while cursor:
+            data = self.execute(document, {**variables, "first": size, "after": cursor}, kind=kind)
+            conn = data.get(path)
+            if not isinstance(conn, dict):
+                raise DataError(f"shopify {kind}: {path} not found", api="shopify")
+            nodes.extend(conn["nodes"])
+            more = conn["pageInfo"]
+            cursor = more["endCursor"] if more["hasNextPage"] else None
+        return nodes
 
     def product(self, product_id: str) -> dict[str, Any] | None:
         """One product: `ProductFields` plus variants.nodes [{id title sku barcode price

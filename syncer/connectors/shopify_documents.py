@@ -20,33 +20,25 @@ fragment AddressFields on MailingAddress {
 
 _LINE_ITEM_FRAGMENT = f"""
 fragment LineItemFields on LineItem {{
-  id sku name title variantTitle quantity currentQuantity refundableQuantity taxable
-  requiresShipping
-  originalUnitPriceSet {{ {MONEY} }}
+  id sku name title quantity currentQuantity taxable
   discountedUnitPriceAfterAllDiscountsSet {{ {MONEY} }}
   taxLines {{ rate title priceSet {{ {MONEY} }} }}
-  variant {{ id inventoryItem {{ id }} }}
 }}
 """
 
 _ORDER_FRAGMENT = (
     f"""
 fragment OrderFields on Order {{
-  id legacyResourceId name createdAt updatedAt processedAt cancelledAt cancelReason closed
+  id name createdAt updatedAt processedAt cancelledAt cancelReason
   edited test displayFinancialStatus displayFulfillmentStatus currencyCode taxesIncluded
   email phone note
   customer {{ id firstName lastName displayName defaultEmailAddress {{ emailAddress }} }}
   shippingAddress {{ ...AddressFields }}
   billingAddress {{ ...AddressFields }}
-  totalDiscountsSet {{ {MONEY} }}
-  totalShippingPriceSet {{ {MONEY} }}
-  totalTaxSet {{ {MONEY} }}
-  totalPriceSet {{ {MONEY} }}
   currentTotalPriceSet {{ {MONEY} }}
   shippingLines(first: 2) {{
     nodes {{
       id title code isRemoved
-      originalPriceSet {{ {MONEY} }}
       discountedPriceSet {{ {MONEY} }}
       taxLines {{ rate title priceSet {{ {MONEY} }} }}
     }}
@@ -206,6 +198,38 @@ query Products($query: String, $first: Int!, $after: String) {
   }
 }
 """
+    + _PRODUCT_FRAGMENT
+)
+
+# One request for an incremental products run: variants and products changed since the
+# cursor (aliased searches of the same connections), plus the variants of up to one batch of
+# SKUs the run already knows it needs (changed in Unleashed, held, mid-create). Further pages
+# of a connection are read with VARIANTS / PRODUCTS from its endCursor, only when needed.
+PRODUCT_CHANGES = (
+    """
+query ProductChanges(
+  $changed: String!, $skus: String!, $withSkus: Boolean!,
+  $variantsFirst: Int!, $productsFirst: Int!, $skusFirst: Int!
+) {
+  changedVariants: productVariants(first: $variantsFirst, query: $changed, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...VariantFields }
+  }
+  changedProducts: products(first: $productsFirst, query: $changed, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      ...ProductFields
+      variants(first: 1) { nodes { id sku inventoryItem { id } } }
+    }
+  }
+  skuVariants: productVariants(first: $skusFirst, query: $skus, sortKey: ID)
+    @include(if: $withSkus) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...VariantFields }
+  }
+}
+"""
+    + _VARIANT_FRAGMENT
     + _PRODUCT_FRAGMENT
 )
 

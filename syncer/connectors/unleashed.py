@@ -332,44 +332,72 @@ class UnleashedClient:
             if wanted is None or product.get("ProductCode") in wanted:
                 yield product
 
+    def product_scan_calls(self, catalogue_size: int) -> int:
+        """Calls one paged scan of a catalogue of this many products takes."""
+        return max(1, -(-catalogue_size // self.page_size))
+
+    @staticmethod
+    def product_lookup_calls(codes: Iterable[str], known_guids: Mapping[str, str]) -> int:
+        """Calls a targeted look-up of these codes takes: one per batch of known GUIDs plus
+        one `productCode=` request per code without a GUID."""
+        wanted = list(dict.fromkeys(codes))
+        by_guid = sum(1 for code in wanted if code in known_guids)
+        return -(-by_guid // GUIDS_PER_REQUEST) + (len(wanted) - by_guid)
+
     def products_by_codes(
         self,
         codes: Iterable[str],
         *,
         known_guids: Mapping[str, str] | None = None,
         include_obsolete: bool = True,
+        scan: bool | None = None,
+        catalogue_size: int | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Products by exact code; codes Unleashed does not have are absent from the result.
 
-        Cost trade-off (each page is one call against the monthly quota): codes whose GUID is
-        known go by `productId=` in batches of 50; of the rest, up to PER_CODE_LOOKUP_LIMIT
-        use one `productCode=` (prefix) request each, and more than that use one paged scan of
-        the catalogue (ceil(catalogue / 1000) calls) filtered here. `productCode` is a prefix
-        filter, so every match is compared exactly.
+        Two ways, each page one call against the monthly quota: targeted (codes whose GUID is
+        known by `productId=` in batches of 50, the rest one `productCode=` prefix request
+        each) or one paged scan of the catalogue filtered here. `scan=None` picks: a scan when
+        more than PER_CODE_LOOKUP_LIMIT codes lack a GUID, or when the caller's estimate of the
+        catalogue size (`catalogue_size`, e.g. its number of product links) makes a scan take
+        fewer calls than the targeted way. `productCode` is a prefix filter, so every match is
+        compared exactly.
         """
         wanted = list(dict.fromkeys(codes))
-        found: dict[str, dict[str, Any]] = {}
         guids = known_guids or {}
-        by_guid = [guids[c] for c in wanted if c in guids]
+        if scan is None:
+            without_guid = sum(1 for code in wanted if code not in guids)
+            targeted = self.product_lookup_calls(wanted, guids)
+            scan = without_guid > PER_CODE_LOOKUP_LIMIT or (
+                catalogue_size is not None and self.product_scan_calls(catalogue_size) < targeted
+            )
         flags = [("includeObsolete", "true")] if include_obsolete else []
-        for start in range(0, len(by_guid), GUIDS_PER_REQUEST):
-            batch = ",".join(by_guid[start : start + GUIDS_PER_REQUEST])
-            for product in self.iter_pages("Products", [("productId", batch), *flags]):
-                code = product.get("ProductCode")
-                if code in wanted:
-                    found[str(code)] = product
-        rest = [c for c in wanted if c not in found]
-        if len(rest) <= PER_CODE_LOOKUP_LIMIT:
-            for code in rest:
-                for product in self.iter_pages("Products", [("productCode", code), *flags]):
-                    if product.get("ProductCode") == code:
-                        found[code] = product
-        else:
-            remaining = set(rest)
+        found: dict[str, dict[str, Any]] = {}
+        if scan:
+            remaining = set(wanted)
             for product in self.iter_pages("Products", flags):
                 code = product.get("ProductCode")
                 if code in remaining:
                     found[str(code)] = product
+            return found
+        asked = set(wanted)
+        by_guid = [guids[c] for c in wanted if c in guids]
+        for start in range(0, len(by_guid), GUIDS_PER_REQUEST):
+            batch = ",".join(by_guid[start : start + GUIDS_PER_REQUEST])
+            for product in self.iter_pages("Products", [("productId", batch), *flags]):
+                code = product.get("ProductCode")
+                if code in asked:
+                    found[str(code)] = product
+        rest = [code for code in wanted if code not in found]  # no GUID, or a stale one
+        if len(rest) > PER_CODE_LOOKUP_LIMIT and len(rest) > len(wanted) - len(by_guid):
+            return {
+                **found,
+                **self.products_by_codes(rest, include_obsolete=include_obsolete, scan=True),
+            }
+        for code in rest:
+            for product in self.iter_pages("Products", [("productCode", code), *flags]):
+                if product.get("ProductCode") == code:
+                    found[code] = product
         return found
 
     def get_product(self, guid: str) -> dict[str, Any] | None:

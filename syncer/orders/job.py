@@ -11,19 +11,24 @@ or left unresolved by earlier runs), decides per order, and records each outcome
   once each (orders/events.py) and, with `refunds: credit_note`, each refund becomes one free
   credit note under the same ledger discipline.
 
-The cursor moves to the newest `updatedAt` read (Shopify's clock, not this machine's) once every
-order of the window has been created, held or recorded as failed; held and failed orders are
-retried on every run regardless, from the retry list.
+The window is handled in chunks of CHUNK orders as the pages arrive (refund details and SKU
+look-ups are batched per chunk), so memory does not grow with the size of a backfill. The
+cursor moves to the newest `updatedAt` handled (Shopify's clock, not this machine's) once every
+order of the window has been created, held or recorded as failed, never past an order node that
+could not be read; held and failed orders are retried on every run regardless, from the retry
+list.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from syncer.connectors.unleashed import PER_CODE_LOOKUP_LIMIT
 from syncer.engine import Context, Options
 from syncer.errors import DataError, NotFound, OutcomeUnknown
 from syncer.orders.credit import credit_reference, map_free_credit
@@ -51,6 +56,7 @@ LINK = "order"
 CUSTOMER_LINK = "customer"
 CREDIT_LINK = "credit_note"
 PRODUCT_LINK = "product"
+CHUNK = 250  # orders handled together: one refund look-up and one SKU look-up per chunk
 
 
 def settings_from(ctx: Context) -> OrderSettings:
@@ -118,41 +124,54 @@ class OrdersRun:
         self.shop = shop_key(ctx)
         self.currency: str | None = None
         self.customer_codes: dict[str, str] = {}
-        self.window_size = 0  # orders read from the window (retries are appended after them)
+        self.newest = ""  # newest updatedAt of the window before any unreadable node
+        self.unreadable = False
+        self.pending_keys: set[str] = set()  # orders on the retry list, read once per run
+        self.product_codes: dict[str, bool] = {}  # SKU -> sellable in Unleashed, per run
+        self.catalogue_read = False  # every Unleashed product is in product_codes
+        self.lookup_calls = 0  # Unleashed calls spent on targeted product look-ups
 
     # -- reading ---------------------------------------------------------------------------
 
-    def read(self, since: datetime | None, until: datetime) -> list[dict[str, Any]]:
-        """Orders of the window (oldest change first, at most --limit of them), then the
-        unresolved ones of earlier runs (held, failed, left "sending")."""
-        ctx = self.ctx
+    def window_chunks(self, since: datetime | None, until: datetime) -> Iterator[list[Any]]:
+        """The window's order nodes (oldest change first, at most --limit of them) in chunks
+        of CHUNK, as Shopify's pages arrive. Notes the cursor candidate as it goes."""
         limit = self.options.limit
-        ctx.progress.start("Reading Shopify orders")
-        window: list[dict[str, Any]] = []
-        for order in ctx.shopify.iter_orders(search_query(since, until)):
-            if limit is not None and len(window) >= limit:
+        page_size = min(limit, CHUNK) if limit is not None else CHUNK
+        chunk: list[Any] = []
+        nodes = self.ctx.shopify.iter_orders(search_query(since, until), page_size)
+        for read, node in enumerate(nodes, start=1):
+            self.note_cursor(node)
+            chunk.append(node)
+            if len(chunk) >= CHUNK:
+                yield chunk
+                chunk = []
+            if limit is not None and read >= limit:
                 break  # Shopify sorts by updatedAt: no need to page further
-            window.append(order)
-            ctx.progress.advance()
-        ctx.progress.done()
-        window.sort(key=lambda o: (str(o.get("updatedAt") or ""), str(o.get("id"))))
-        self.window_size = len(window)
-        seen = {str(o.get("id")) for o in window}
-        retry: list[str] = []
-        for row in self.store.pending(JOB, "order"):
-            gid = str(row["ref"] or row["key"])
-            if gid not in seen and gid not in retry:
-                retry.append(gid)
-        for link in self.store.links(LINK, status="sending"):
-            gid = str(link["key"])
-            if gid not in seen and gid not in retry:
-                retry.append(gid)
-        if retry:
-            window.extend(ctx.shopify.orders_by_ids(retry))
-        self.add_refund_details(window)
-        return window
+        if chunk:
+            yield chunk
 
-    def needs_refund_details(self, order: Mapping[str, Any]) -> bool:
+    def note_cursor(self, node: Any) -> None:
+        """Keep the newest `updatedAt` read before the first unreadable node: Shopify sorts by
+        updatedAt, so the cursor then stays at or before that node and the next run reads it
+        again (SPEC: a cursor never moves past a record that could not be read)."""
+        if not readable(node):
+            self.unreadable = True
+            return
+        stamp = node.get("updatedAt")
+        if not self.unreadable and isinstance(stamp, str) and stamp > self.newest:
+            self.newest = stamp
+
+    def retry_ids(self) -> dict[str, None]:
+        """Orders left unresolved by earlier runs (held, failed, left "sending"), in order."""
+        retry: dict[str, None] = dict.fromkeys(self.pending_keys)
+        for link in self.store.links(LINK, status="sending"):
+            retry.setdefault(str(link["key"]), None)
+        return retry
+
+    def needs_refund_details(
+        self, order: Mapping[str, Any], link: Mapping[str, Any] | None
+    ) -> bool:
         """Refund lines matter for an order about to be sent (the snapshot counts refunded
         units) and for a sent order with a refund it has not seen (events, credit notes);
         for the rest the ids are enough, which keeps a backfill free of refund look-ups."""
@@ -161,16 +180,17 @@ class OrdersRun:
         }
         if not refund_ids:
             return False
-        link = self.store.link(LINK, str(order.get("id") or ""))
         if link is not None and link["status"] == "created":
             sent = (link["data"].get("sent") or {}).get("refund_ids") or []
             return bool(refund_ids - {str(r) for r in sent})
         return is_selected(order, self.settings)[0]
 
-    def add_refund_details(self, orders: list[dict[str, Any]]) -> None:
+    def add_refund_details(
+        self, orders: list[dict[str, Any]], links: Mapping[str, dict[str, Any] | None]
+    ) -> None:
         """The order list carries refund ids only (cheap); fetch the lines of the refunds that
         are needed, in batches, and put them in place."""
-        wanted = [order for order in orders if self.needs_refund_details(order)]
+        wanted = [o for o in orders if self.needs_refund_details(o, links.get(str(o["id"])))]
         ids = [
             str(refund["id"])
             for order in wanted
@@ -191,15 +211,48 @@ class OrdersRun:
         ctx, report = self.ctx, self.report
         until = ctx.now()
         since = window_start(ctx, report, self.options)
-        orders = self.read(since, until)
+        self.pending_keys = {
+            str(row["ref"] or row["key"]) for row in self.store.pending(JOB, "order")
+        }
+        retry = self.retry_ids()
+        ctx.progress.start("Syncing Shopify orders to Unleashed")
+        for chunk in self.window_chunks(since, until):
+            for node in chunk:
+                if readable(node):
+                    retry.pop(str(node["id"]), None)
+            self.handle(chunk)
+        retry_ids = list(retry)
+        for start in range(0, len(retry_ids), CHUNK):
+            self.handle(ctx.shopify.orders_by_ids(retry_ids[start : start + CHUNK]))
+        ctx.progress.done()
+        report.cursor_after = self.cursor_after(since)
 
+    def handle(self, nodes: list[Any]) -> None:
+        """Decide and act on one chunk of order nodes: report the unreadable, look up refund
+        details and SKUs for the chunk at once, then send, hold or follow up each order."""
+        report = self.report
+        orders: list[dict[str, Any]] = []
+        for node in nodes:
+            if readable(node):
+                orders.append(node)
+                continue
+            name = str(node.get("name") or "?") if isinstance(node, dict) else "?"
+            report.add(
+                Item(
+                    "order",
+                    name,
+                    "fail",
+                    error="Shopify returned an order without an id (or not an object); it "
+                    "was skipped and the cursor stays before it, so the next run reads it again",
+                )
+            )
+        orders.sort(key=lambda o: (str(o.get("updatedAt") or ""), str(o["id"])))
+        links = {str(o["id"]): self.store.link(LINK, str(o["id"])) for o in orders}
+        self.add_refund_details(orders, links)
         to_send: list[dict[str, Any]] = []
         for order in orders:
-            gid = str(order.get("id") or "")
-            if not gid:
-                report.add(Item("order", "?", "fail", error="an order without an id was skipped"))
-                continue
-            link = self.store.link(LINK, gid)
+            gid = str(order["id"])
+            link = links[gid]
             if link is not None and link["status"] == "sending":
                 link = self.resolve_sending(order, link)
             if link is not None and link["status"] == "created":
@@ -210,31 +263,20 @@ class OrdersRun:
                 self.forget_pending(order, reason)
                 continue
             to_send.append(order)
-
         if to_send:
             known = self.known_product_codes(to_send)
-            ctx.progress.start("Sending orders to Unleashed", total=len(to_send))
             for order in to_send:
                 self.send(order, known)
-                ctx.progress.advance()
-            ctx.progress.done()
+        self.ctx.progress.advance(len(nodes))
 
-        report.cursor_after = self.cursor_after(orders, since)
-
-    def cursor_after(
-        self,
-        orders: list[dict[str, Any]],
-        since: datetime | None,
-    ) -> str | None:
-        """Where the next run starts: the newest `updatedAt` handled from the window, i.e.
-        Shopify's clock, never this machine's (a local clock ahead of Shopify's would skip
-        orders updated just after the run). An empty window keeps the cursor. It never moves
-        backwards, and a --since later than the stored cursor leaves it where it is, so the
-        orders in between (never read) are not skipped."""
+    def cursor_after(self, since: datetime | None) -> str | None:
+        """Where the next run starts: the newest `updatedAt` handled from the window (before
+        any unreadable node), i.e. Shopify's clock, never this machine's (a local clock ahead
+        of Shopify's would skip orders updated just after the run). An empty window keeps the
+        cursor. It never moves backwards, and a --since later than the stored cursor leaves it
+        where it is, so the orders in between (never read) are not skipped."""
         before = self.report.cursor_before
-        handled = orders[: self.window_size]
-        newest = max((str(o.get("updatedAt") or "") for o in handled), default="")
-        after = iso(parse_iso(newest)) if newest else None
+        after = iso(parse_iso(self.newest)) if self.newest else None
         if before is None:
             return after
         skipped_gap = since is not None and since > parse_iso(before) - OVERLAP
@@ -247,7 +289,8 @@ class OrdersRun:
     # -- sending one order -----------------------------------------------------------------
 
     def known_product_codes(self, orders: Iterable[Mapping[str, Any]]) -> set[str]:
-        """Which SKUs of these orders exist in Unleashed: one batched look-up for the run."""
+        """Which SKUs of these orders exist (not obsolete) in Unleashed. Answers are kept for
+        the run, so a chunk looks up only SKUs no earlier chunk asked about."""
         skus: set[str] = set()
         for order in orders:
             for line in (order.get("lineItems") or {}).get("nodes") or []:
@@ -255,15 +298,54 @@ class OrdersRun:
                     skus.add(str(line["sku"]))
         if self.settings.shipping_mode == "product":
             skus.add(self.settings.shipping_product_code)
-        if not skus:
-            return set()
-        guids = {
-            link["key"]: link["data"].get("unleashed_guid") or link["remote_id"]
-            for link in self.store.links(PRODUCT_LINK)
-            if link["key"] in skus and (link["data"].get("unleashed_guid") or link["remote_id"])
-        }
-        found = self.ctx.unleashed.products_by_codes(sorted(skus), known_guids=guids)
-        return {code for code, product in found.items() if not product.get("Obsolete")}
+        unknown = sorted(skus - self.product_codes.keys())
+        if unknown and not self.catalogue_read:
+            self.look_up_products(unknown)
+        return {sku for sku in skus if self.product_codes.get(sku)}
+
+    def look_up_products(self, codes: list[str]) -> None:
+        """Targeted look-ups (GUID batches, codes) until what they have cost plus what the next
+        would cost reaches one scan of the catalogue; then scan once and know every SKU for the
+        rest of the run. Like renting until the rent paid reaches the price of buying, this
+        never spends more than about twice the cheaper way in hindsight, without knowing up
+        front how many SKUs the window holds. The catalogue's size is estimated, for free, by
+        the number of product links (no links: codes without a GUID, so a scan anyway)."""
+        unleashed = self.ctx.unleashed
+        guids = self.product_guids(codes)
+        targeted = unleashed.product_lookup_calls(codes, guids)
+        scan_calls = unleashed.product_scan_calls(self.store.count_links(PRODUCT_LINK))
+        without_guid = len(codes) - len(guids)
+        if without_guid > PER_CODE_LOOKUP_LIMIT or self.lookup_calls + targeted >= scan_calls:
+            for product in unleashed.iter_products(include_obsolete=True):
+                code = str(product.get("ProductCode") or "")
+                self.product_codes[code] = not product.get("Obsolete")
+            self.catalogue_read = True
+            return
+        found = unleashed.products_by_codes(codes, known_guids=guids, scan=False)
+        self.lookup_calls += targeted
+        for code in codes:
+            self.product_codes[code] = code in found and not found[code].get("Obsolete")
+
+    def product_guids(self, codes: Iterable[str]) -> dict[str, str]:
+        """SKU -> Unleashed product Guid from the product links of these SKUs only (one
+        indexed read each): loading every link would make memory grow with the catalogue."""
+        guids: dict[str, str] = {}
+        for code in codes:
+            link = self.store.link(PRODUCT_LINK, code)
+            guid = link and (link["data"].get("unleashed_guid") or link["remote_id"])
+            if guid:
+                guids[code] = str(guid)
+        return guids
+
+    def set_pending(self, gid: str, **fields: Any) -> None:
+        self.store.set_pending(JOB, "order", gid, ref=gid, **fields)
+        self.pending_keys.add(gid)
+
+    def clear_pending(self, gid: str) -> None:
+        """Off the retry list; no store write when it was not on it (the common case)."""
+        if gid in self.pending_keys:
+            self.store.clear_pending(JOB, "order", gid)
+            self.pending_keys.discard(gid)
 
     def send(self, order: Mapping[str, Any], known: set[str]) -> None:
         report = self.report
@@ -284,25 +366,22 @@ class OrdersRun:
                 )
             )
             if not report.dry_run:
-                self.store.set_pending(
-                    JOB,
-                    "order",
-                    gid,
-                    ref=gid,
-                    action="hold",
-                    reason=reason,
-                    data={"name": name, "missing_skus": missing},
+                self.set_pending(
+                    gid, action="hold", reason=reason, data={"name": name, "missing_skus": missing}
                 )
             return
         try:
             customer = self.customer_for(order)
-            mapped = map_sales_order(order, self.settings, guid=guid, customer_code=customer)
         except MappingError as exc:
             self.fail(order, f"cannot map the order: {exc}")
             return
         except (DataError, OutcomeUnknown) as exc:
             self.fail(order, f"cannot find or create its customer: {exc}")
             return
+        # The customer code is the only part of the payload that depends on the customer.
+        mapped = dataclasses.replace(
+            draft, payload={**draft.payload, "Customer": {"CustomerCode": customer}}
+        )
         detail = order_detail(mapped, customer)
         if report.dry_run:
             report.add(Item("order", name, "create", detail))
@@ -322,7 +401,7 @@ class OrdersRun:
             self.fail(order, str(exc), detail)
             return
         self.store.put_link(LINK, gid, status="created", remote_id=guid, data=ledger)
-        self.store.clear_pending(JOB, "order", gid)
+        self.clear_pending(gid)
         report.add(Item("order", name, "create", detail))
 
     def post_sales_order(self, guid: str, payload: Mapping[str, Any]) -> None:
@@ -351,7 +430,7 @@ class OrdersRun:
             self.store.put_link(
                 LINK, link["key"], status="created", remote_id=guid, data=link["data"]
             )
-            self.store.clear_pending(JOB, "order", link["key"])
+            self.clear_pending(str(link["key"]))
             self.report.add(
                 Item(
                     "order",
@@ -373,18 +452,14 @@ class OrdersRun:
         name = str(order.get("name") or gid)
         self.report.add(Item("order", name, "fail", detail or {}, error=error))
         if not self.report.dry_run:
-            self.store.set_pending(
-                JOB, "order", gid, ref=gid, action="fail", reason=error, data={"name": name}
-            )
+            self.set_pending(gid, action="fail", reason=error, data={"name": name})
 
     def forget_pending(self, order: Mapping[str, Any], reason: str) -> None:
         """A held or failed order that is no longer selected (cancelled, refunded): stop
         retrying it."""
         gid = str(order.get("id"))
-        if not self.report.dry_run and any(
-            (row["ref"] or row["key"]) == gid for row in self.store.pending(JOB, "order")
-        ):
-            self.store.clear_pending(JOB, "order", gid)
+        if not self.report.dry_run and gid in self.pending_keys:
+            self.clear_pending(gid)
             log.info(
                 "%s is no longer sent (%s); dropped from the retry list", order.get("name"), reason
             )
@@ -474,17 +549,14 @@ class OrdersRun:
         if unfinished:
             # On the retry list, so the order is read again even once the cursor has moved
             # past its last change (SPEC: failed items are retried on every run).
-            self.store.set_pending(
-                JOB,
-                "order",
+            self.set_pending(
                 gid,
-                ref=gid,
                 action="fail",
                 reason=f"{unfinished} credit note(s) not created yet; retried next run",
                 data={"name": name},
             )
         else:
-            self.store.clear_pending(JOB, "order", gid)
+            self.clear_pending(gid)
 
     def credit(
         self, order: Mapping[str, Any], link: dict[str, Any], refund_id: str, item: Item
@@ -542,6 +614,11 @@ class OrdersRun:
             data={"order": name, "reference": credit_reference(name, refund_id)},
         )
         return True
+
+
+def readable(node: Any) -> bool:
+    """An order node the run can act on: an object with an id."""
+    return isinstance(node, dict) and bool(node.get("id"))
 
 
 def with_shipping_tax(order: dict[str, Any]) -> None:
