@@ -156,15 +156,6 @@ def last_items(h: Harness, job: str) -> list[dict[str, Any]]:
         store.close()
 
 
-BROKEN_ORDER_ID_BUG = (
-    "syncer/orders/job.py OrdersRun.execute: an order node without an id (or not an object) "
-    "is reported as a failed item '?' but the cursor still moves to the run's start, so the "
-    "order (updated before the cursor) is never read again once the API answers normally; "
-    "SPEC 'Safety and state': the cursor never moves past a record that could not be read. "
-    "Fix: leave report.cursor_after at cursor_before when the window held an unreadable node."
-)
-
-
 @pytest.mark.parametrize(
     "broken",
     [

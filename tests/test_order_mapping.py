@@ -249,6 +249,15 @@ def test_order_number_too_long_is_a_mapping_error() -> None:
         mapped(OrderSpec([LineSpec("TEE", 1, D("1.00"))], name="#123456789012345678"))
 
 
+def test_more_shipping_lines_than_read_is_a_mapping_error() -> None:
+    """A shipping charge must never be left out silently."""
+    spec = OrderSpec([LineSpec("TEE", 1, D("1.00"))])
+    node = order_node(spec)
+    node["shippingLines"]["pageInfo"] = {"hasNextPage": True}
+    with pytest.raises(MappingError, match="shippingLines has more lines"):
+        map_sales_order(node, SETTINGS, guid=GUID, customer_code="C0001")
+
+
 def test_null_customer_email_and_address() -> None:
     spec = OrderSpec([LineSpec("TEE", 1, D("10.00"))])
     node = order_node(spec, customer=None, email=None, shippingAddress=None, billingAddress=None)

@@ -36,7 +36,8 @@ fragment OrderFields on Order {{
   shippingAddress {{ ...AddressFields }}
   billingAddress {{ ...AddressFields }}
   currentTotalPriceSet {{ {MONEY} }}
-  shippingLines(first: 2) {{
+  shippingLines(first: 3) {{
+    pageInfo {{ hasNextPage }}
     nodes {{
       id title code isRemoved
       discountedPriceSet {{ {MONEY} }}

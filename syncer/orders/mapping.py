@@ -433,6 +433,14 @@ def map_sales_order(
     if not lines:
         raise MappingError("order has no line items with a current quantity above 0")
 
+    shipping_page = order.get("shippingLines")
+    if isinstance(shipping_page, Mapping) and (shipping_page.get("pageInfo") or {}).get(
+        "hasNextPage"
+    ):
+        # Never send an order with a shipping charge silently left out.
+        raise MappingError(
+            "order.shippingLines has more lines than syncer reads (3): enter this order by hand"
+        )
     for index, shipping in enumerate(nodes(order, "shippingLines", "order")):
         where = f"order.shippingLines[{index}]"
         if shipping.get("isRemoved"):
