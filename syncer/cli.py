@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
 from syncer import __version__, render
 from syncer.config import Config, load_config
@@ -41,7 +40,8 @@ class State:
     def __init__(self, config_path: str | None, verbose: int) -> None:
         self.config_path = config_path
         self.verbose = verbose
-        self.console = Console(highlight=False, soft_wrap=False)
+        self.console = render.make_console()
+        self.errors = render.make_console(stderr=True)
         self._config: Config | None = None
 
     @property
@@ -144,7 +144,7 @@ def _run_jobs(state: State, jobs: list[str], options: Options) -> int:
                 try:
                     report = run_job(context, job, _job_function(job), options)
                 except SyncerError as exc:
-                    state.console.print(f"[red]{job}: {exc}[/red]")
+                    render.error_lines(state.errors, f"{job}: {exc}")
                     worst = max(worst, exc.exit_code)
                     continue
                 if options.dry_run:

@@ -11,8 +11,6 @@ import os
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
-
 from syncer import render
 from syncer.config import load_config
 from syncer.engine import Context, Options, run_job
@@ -23,7 +21,7 @@ from syncer.sandbox.runner import SANDBOX_ENV, Sandboxes, start_sandboxes
 from syncer.store import Store
 
 
-def run_demo(console: Console, *, seed: int = 1, keep: bool = False) -> int:
+def run_demo(console: render.Console, *, seed: int = 1, keep: bool = False) -> int:
     """Start the sandboxes, sync everything, dispatch one order in Unleashed and sync the
     fulfilment back, then print the report. Returns the worst exit code."""
     workdir = Path(tempfile.mkdtemp(prefix="syncer-demo-"))
@@ -78,7 +76,7 @@ def run_demo(console: Console, *, seed: int = 1, keep: bool = False) -> int:
     return worst
 
 
-def _sync_all(console: Console, context: Context) -> int:
+def _sync_all(console: render.Console, context: Context) -> int:
     worst = 0
     for job in JOBS:
         if not enabled(context.config, job):

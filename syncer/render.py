@@ -20,6 +20,18 @@ from syncer.report import RunReport
 
 log = logging.getLogger("syncer")
 
+def make_console(*, stderr: bool = False) -> Console:
+    """The console every command prints through (errors go to stderr)."""
+    return Console(highlight=False, soft_wrap=False, stderr=stderr)
+
+
+def error_lines(console: Console, message: str) -> None:
+    """An error as plain lines ("error: ..."), markup in the message shown as is."""
+    for line in message.splitlines():
+        text = escape(line)
+        console.print(f"[red]error: {text}[/red]" if not line.startswith(" ") else text)
+
+
 ACTION_STYLES = {
     "create": "green",
     "update": "cyan",

@@ -299,7 +299,7 @@ def test_sync_credentials_refused_exits_3(
     fake_jobs["inventory"] = adds()
     result = invoke(runner, "--config", str(config_file), "sync", "all")
     assert result.exit_code == 3
-    assert "orders: shopify refused the credentials for orders.list" in result.stdout
+    assert "error: orders: shopify refused the credentials for orders.list" in result.stderr
     assert [r["job"] for r in store_of.runs()] == ["inventory", "products", "orders"]
     assert store_of.cursor("orders") is None
     assert store_of.cursor("products") == "c1"

@@ -1,0 +1,93 @@
+"""The layering rules the code relies on, checked by reading every module's imports.
+
+- Mapping and planning code imports no HTTP, no SQLite, no click and no rich.
+- Only syncer/render.py imports rich; only syncer/cli.py imports click; only
+  syncer/store.py talks to SQLite (the sandboxes keep their own state in memory).
+- The runtime never imports the bundled sandboxes (they are for the demo, tests and bench).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "syncer"
+PURE = [
+    "money.py",
+    "report.py",
+    "shapes.py",
+    "orders/mapping.py",
+    "orders/events.py",
+    "orders/credit.py",
+    "products/projection.py",
+    "products/planner.py",
+    "inventory/planner.py",
+    "fulfillments/planner.py",
+]
+IO_MODULES = (
+    "requests",
+    "sqlite3",
+    "sqlite_utils",
+    "click",
+    "rich",
+    "syncer.http",
+    "syncer.store",
+    "syncer.connectors",
+    "syncer.cli",
+    "syncer.render",
+)
+
+
+def imports(path: Path) -> set[str]:
+    """Every module a file imports, at any depth (function-level imports included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def uses(path: Path, prefix: str) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for name in imports(path))
+
+
+@pytest.mark.parametrize("relative", PURE)
+def test_planners_and_mappers_do_no_io(relative: str) -> None:
+    path = PACKAGE / relative
+    bad = sorted(
+        name
+        for name in imports(path)
+        for io in IO_MODULES
+        if name == io or name.startswith(io + ".")
+    )
+    assert not bad, f"{relative} imports {bad}: keep mapping and planning pure"
+
+
+@pytest.mark.parametrize(
+    ("library", "allowed"),
+    [
+        pytest.param("rich", {"render.py"}, id="rich-only-in-render"),
+        pytest.param("click", {"cli.py"}, id="click-only-in-cli"),
+        pytest.param("sqlite3", {"store.py"}, id="sqlite-only-in-store"),
+        pytest.param("sqlite_utils", {"store.py"}, id="sqlite-utils-only-in-store"),
+    ],
+)
+def test_one_module_owns_each_library(library: str, allowed: set[str]) -> None:
+    users = {str(p.relative_to(PACKAGE)) for p in modules() if uses(p, library)}
+    assert users <= allowed, f"{sorted(users - allowed)} import {library}"
+
+
+def test_the_runtime_does_not_import_the_sandboxes() -> None:
+    runtime = [
+        p for p in modules() if "sandbox" not in p.parts and p.name not in {"demo.py", "cli.py"}
+    ]
+    users = [str(p.relative_to(PACKAGE)) for p in runtime if uses(p, "syncer.sandbox")]
+    assert not users, f"{users} import syncer.sandbox"
