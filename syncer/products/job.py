@@ -37,7 +37,7 @@ import logging
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -77,6 +77,8 @@ SHOPIFY_SCAN_THRESHOLD = 1250
 # ~166 variants under the 1,000-point cost limit, so 1,000 variants already take 7 pages, and
 # the bulk read's fixed ~5 requests and polling delay stop mattering.
 SHOPIFY_BULK_THRESHOLD = 1000
+# Links are stored in batches of this many rows, so their JSON is never all in memory at once.
+LINKS_PER_WRITE = 1000
 _NAMESPACE = uuid.UUID("0b8f6f0e-3f9c-4a53-9d7e-5c2a1e6b7d42")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -154,7 +156,6 @@ class SideRead:
 
     records: list[Projection] = field(default_factory=list)
     full: bool = False
-    raw: dict[str, dict[str, Any]] = field(default_factory=dict)  # Unleashed products by code
 
 
 class ProductsRun:
@@ -175,9 +176,19 @@ class ProductsRun:
         self.taxes_included = False
         self.excluded = {ctx.config.orders.shipping.product_code}
         self.links: dict[str, dict[str, Any]] = {}
-        self.unleashed_raw: dict[str, dict[str, Any]] = {}
-        # sku -> {"shopify": {product_id, variant_id, inventory_item_id}, "unleashed_guid"}
-        self.ids: dict[str, dict[str, Any]] = {}
+        # Records are projected as they stream in and their raw payloads dropped, so a whole
+        # catalogue costs a compact Projection per SKU. Kept besides: what the writers and the
+        # links need. sku -> the Unleashed `SellPriceTierN.Name` of the configured tier (an
+        # update sends it back), when a tier is configured and named.
+        self.tier_names: dict[str, str] = {}
+        # sku -> {product_id, variant_id, inventory_item_id} of its Shopify variant, and
+        # sku -> the Guid of its Unleashed product: from the records read, then the creates.
+        self.shopify_ids: dict[str, Mapping[str, Any]] = {}
+        self.unleashed_guids: dict[str, str] = {}
+        # field -> {value: the one equal value kept}: both catalogues repeat most values (in
+        # step they hold the same titles, barcodes, prices; variants share their product's
+        # fields and stamps), so each distinct value is held once per run, not once per record.
+        self.pools: dict[str, dict[Any, Any]] = {}
         # sku -> the stamps of its records ({"unleashed", "variant", "product"}), kept on the
         # link as "seen" so a re-read of the same record is skipped.
         self.stamps: dict[str, dict[str, str]] = {}
@@ -192,15 +203,21 @@ class ProductsRun:
     # -- projections -----------------------------------------------------------------------
 
     def project_unleashed(self, products: Iterable[Mapping[str, Any]]) -> list[Projection]:
+        """Project Unleashed products one at a time (a stream stays a stream): only the
+        projection, its stamp and its price tier's name outlive the raw product."""
+        tier = self.cfg.price_tier
+        tier_field = None if tier == "default" else f"SellPriceTier{tier}"
         out = []
         for product in products:
             code = product.get("ProductCode")
             if code in self.excluded:
                 continue
             if code:
-                self.unleashed_raw[str(code)] = dict(product)
                 self.note_stamps(str(code), unleashed=product.get("LastModifiedOn"))
-            out.append(from_unleashed(product, price_tier=self.cfg.price_tier))
+                named = product.get(tier_field) if tier_field else None
+                if isinstance(named, Mapping) and named.get("Name"):
+                    self.tier_names[str(code)] = str(named["Name"])
+            out.append(self.shared(from_unleashed(product, price_tier=tier)))
         return out
 
     def project_shopify(self, variants: Iterable[Mapping[str, Any]]) -> list[Projection]:
@@ -215,17 +232,68 @@ class ProductsRun:
                     variant=variant.get("updatedAt"),
                     product=(variant.get("product") or {}).get("updatedAt"),
                 )
-            out.append(
-                from_shopify(
-                    variant, taxes_included=self.taxes_included, tax_rate=self.cfg.tax_rate
-                )
+            record = from_shopify(
+                variant, taxes_included=self.taxes_included, tax_rate=self.cfg.tax_rate
             )
+            out.append(self.shared(record))
         return out
+
+    def share(self, name: str, value: Any) -> Any:
+        """An equal value already held for field `name`, else `value` (now held). A zero
+        Decimal is never pooled: 0.00 and -0.00 are equal but stored differently."""
+        if value is None or (isinstance(value, Decimal) and not value):
+            return value
+        return self.pools.setdefault(name, {}).setdefault(value, value)
+
+    def shared(self, record: Projection) -> Projection:
+        """`record` holding pooled values (prices and weights are quantized per field, so
+        equal values there are also equal in form)."""
+        ids = record.ids
+        if "product_id" in ids:
+            ids = {**ids, "product_id": self.share("product_id", ids["product_id"])}
+        return replace(
+            record,
+            sku=self.share("sku", record.sku),
+            title=self.share("title", record.title),
+            description=self.share("description", record.description),
+            price=self.share("price", record.price),
+            barcode=self.share("barcode", record.barcode),
+            weight=self.share("weight", record.weight),
+            product_type=self.share("product_type", record.product_type),
+            status=self.share("status", record.status),
+            ids=ids,
+        )
+
+    def newest_unleashed(
+        self, products: Iterable[Mapping[str, Any]], scope: set[str] | None = None
+    ) -> Iterator[Mapping[str, Any]]:
+        """Pass products through, moving the Unleashed cursor to the newest `LastModifiedOn`
+        and adding to `scope` the codes with something new (not re-reads of a link)."""
+        for product in products:
+            stamp = product.get("LastModifiedOn")
+            self.newest["unleashed"] = later(self.newest["unleashed"], unleashed_stamp(stamp))
+            code = product.get("ProductCode")
+            if scope is not None and code and not self.seen_before(str(code), unleashed=stamp):
+                scope.add(str(code))
+            yield product
+
+    def newest_shopify(self, variants: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+        """Pass variants through, moving the Shopify cursor to the newest `updatedAt` of a
+        variant or its product."""
+        for variant in variants:
+            for stamp in (
+                variant.get("updatedAt"),
+                (variant.get("product") or {}).get("updatedAt"),
+            ):
+                self.newest["shopify"] = later(self.newest["shopify"], shopify_stamp(stamp))
+            yield variant
 
     def note_stamps(self, sku: str, **stamps: Any) -> None:
         """Remember the stamps a SKU's records carry, stored on its link once it is synced."""
         entry = self.stamps.setdefault(sku, {})
-        entry.update({name: str(value) for name, value in stamps.items() if value})
+        entry.update(
+            {name: self.share("stamp", str(value)) for name, value in stamps.items() if value}
+        )
 
     def seen_before(self, sku: str, **stamps: Any) -> bool:
         """Whether the link of `sku` was synced from records with exactly these stamps (a
@@ -276,21 +344,11 @@ class ProductsRun:
         reads: dict[Side, SideRead] = {side: SideRead() for side in SIDES}
         if whole:
             progress.start("Reading the Unleashed catalogue")
-            products = list(ctx.unleashed.iter_products(include_obsolete=True))
-            for product in products:
-                self.newest["unleashed"] = later(
-                    self.newest["unleashed"], unleashed_stamp(product.get("LastModifiedOn"))
-                )
+            products = self.newest_unleashed(ctx.unleashed.iter_products(include_obsolete=True))
             reads["unleashed"] = SideRead(self.project_unleashed(products), full=True)
             progress.done()
             progress.start("Reading the Shopify catalogue")
-            variants = list(self.all_shopify_variants())
-            for variant in variants:
-                for stamp in (
-                    variant.get("updatedAt"),
-                    (variant.get("product") or {}).get("updatedAt"),
-                ):
-                    self.newest["shopify"] = later(self.newest["shopify"], shopify_stamp(stamp))
+            variants = self.newest_shopify(self.all_shopify_variants())
             reads["shopify"] = SideRead(self.project_shopify(variants), full=True)
             progress.done()
             return reads, None
@@ -302,19 +360,11 @@ class ProductsRun:
         ctx, progress = self.ctx, self.ctx.progress
         progress.start("Reading product changes since the cursors")
         self.newest = {side: cursors[side] for side in SIDES}
-        unleashed_changed = list(
-            ctx.unleashed.iter_products(
-                modified_since=cursors["unleashed"] - UNLEASHED_OVERLAP, include_obsolete=True
-            )
-        )
         scope: set[str] = set(self.retry)
-        for product in unleashed_changed:
-            stamp = product.get("LastModifiedOn")
-            self.newest["unleashed"] = later(self.newest["unleashed"], unleashed_stamp(stamp))
-            code = product.get("ProductCode")
-            if code and not self.seen_before(str(code), unleashed=stamp):
-                scope.add(str(code))
-        unleashed_records = self.project_unleashed(unleashed_changed)
+        unleashed_changed = ctx.unleashed.iter_products(
+            modified_since=cursors["unleashed"] - UNLEASHED_OVERLAP, include_obsolete=True
+        )
+        unleashed_records = self.project_unleashed(self.newest_unleashed(unleashed_changed, scope))
         scope -= self.excluded
 
         known = sorted(scope)
@@ -495,6 +545,9 @@ class ProductsRun:
                 data.pop("seen", None)
             # remote_id is the Unleashed Guid, as the orders job reads it.
             rows.append((sku, data.get("unleashed_guid"), "linked", data))
+            if len(rows) >= LINKS_PER_WRITE:
+                self.store.put_links(LINK, rows)
+                rows = []
         if rows:
             self.store.put_links(LINK, rows)
 
@@ -503,27 +556,23 @@ class ProductsRun:
         link = self.links.get(sku)
         data: dict[str, Any] = dict(link["data"]) if link else {}
         data.pop("creating", None)
-        ids = self.ids.get(sku)
-        if ids:
-            if ids.get("shopify"):
-                data["shopify"] = ids["shopify"]
-            if ids.get("unleashed_guid"):
-                data["unleashed_guid"] = ids["unleashed_guid"]
+        shopify = self.shopify_ids.get(sku)
+        if shopify:
+            data["shopify"] = dict(shopify)
+        guid = self.unleashed_guids.get(sku)
+        if guid:
+            data["unleashed_guid"] = guid
         return data
 
     def note_ids(self, records: Iterable[Projection]) -> None:
+        """Index the records' ids by SKU (shared with the records, not copied)."""
         for record in records:
             if record.sku is None:
                 continue
-            entry = self.ids.setdefault(record.sku, {})
             if record.side == "shopify":
-                entry["shopify"] = {
-                    k: record.ids[k]
-                    for k in ("product_id", "variant_id", "inventory_item_id")
-                    if k in record.ids
-                }
+                self.shopify_ids[record.sku] = record.ids
             elif record.ids.get("guid"):
-                entry["unleashed_guid"] = record.ids["guid"]
+                self.unleashed_guids[record.sku] = record.ids["guid"]
 
 
 def guard_target(master: Side, writes: Iterable[ProductWrite]) -> None:
@@ -678,14 +727,13 @@ class ShopifyWriter:
             self.failed[sku] = str(exc)
             return
         item_id = (variant.get("inventoryItem") or {}).get("id")
-        run.ids[sku] = {
-            "shopify": {
-                "product_id": product["id"],
-                "variant_id": variant["id"],
-                "inventory_item_id": item_id,
-            },
-            "unleashed_guid": remote,
+        run.shopify_ids[sku] = {
+            "product_id": product["id"],
+            "variant_id": variant["id"],
+            "inventory_item_id": item_id,
         }
+        if remote:
+            run.unleashed_guids[sku] = remote
         if item_id:
             self.stocked[sku] = self.stock(str(item_id))
 
@@ -763,10 +811,9 @@ class UnleashedWriter:
                 body["DefaultSellPrice"] = value
             else:
                 name = f"SellPriceTier{tier}"
-                existing = self.run.unleashed_raw.get(write.sku, {}).get(name)
                 tier_body: dict[str, Any] = {"Value": None if value is None else f"{value:f}"}
-                if isinstance(existing, Mapping) and existing.get("Name"):
-                    tier_body = {"Name": existing["Name"], **tier_body}
+                if write.sku in self.run.tier_names:
+                    tier_body = {"Name": self.run.tier_names[write.sku], **tier_body}
                 body[name] = tier_body
         if "barcode" in changes:
             body["Barcode"] = changes["barcode"][1]
@@ -786,8 +833,7 @@ class UnleashedWriter:
             except (DataError, OutcomeUnknown) as exc:
                 self.failed[write.sku] = str(exc)
             else:
-                entry = run.ids.setdefault(write.sku, {})
-                entry["unleashed_guid"] = guid
+                run.unleashed_guids[write.sku] = guid
                 # The read stamp is stale now: keep the new one, or none (re-read next run).
                 run.stamps.get(write.sku, {}).pop("unleashed", None)
                 run.note_stamps(write.sku, unleashed=saved.get("LastModifiedOn"))

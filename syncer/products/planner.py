@@ -97,8 +97,9 @@ def _display(name: str, value: object) -> str | None:
 
 def _index(
     records: Iterable[Projection], side: Side
-) -> tuple[dict[str, list[Projection]], list[Projection]]:
-    by_sku: dict[str, list[Projection]] = {}
+) -> tuple[dict[str, tuple[Projection, ...]], list[Projection]]:
+    """Records by SKU (tuples: a whole catalogue is indexed, nearly all of one record)."""
+    by_sku: dict[str, tuple[Projection, ...]] = {}
     unkeyed: list[Projection] = []
     for record in records:
         if record.side != side:
@@ -106,7 +107,7 @@ def _index(
         if record.sku is None:
             unkeyed.append(record)
         else:
-            by_sku.setdefault(record.sku, []).append(record)
+            by_sku[record.sku] = (*by_sku.get(record.sku, ()), record)
     return by_sku, unkeyed
 
 
@@ -310,9 +311,9 @@ def plan(
     if scope is not None:
         skus = [sku for sku in skus if sku in scope]
     for sku in skus:
-        records: dict[Side, list[Projection]] = {
-            master_side: master_by_sku.get(sku, []),
-            target: other_by_sku.get(sku, []),
+        records: dict[Side, tuple[Projection, ...]] = {
+            master_side: master_by_sku.get(sku, ()),
+            target: other_by_sku.get(sku, ()),
         }
         if any(len(records[side]) > 1 or sku in known.get(side, set()) for side in SIDES):
             counts = {side: len(records[side]) for side in SIDES}

@@ -96,7 +96,7 @@ _SPACE_BETWEEN_TAGS = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecordProblem:
     """Why one record cannot be compared. `field` None means the whole record is unusable."""
 
@@ -104,9 +104,10 @@ class RecordProblem:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Projection:
-    """The comparable view of one Unleashed product or one Shopify variant."""
+    """The comparable view of one Unleashed product or one Shopify variant (slots: a whole
+    catalogue of them is held at once)."""
 
     side: Side
     sku: str | None
