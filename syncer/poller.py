@@ -16,6 +16,7 @@ from types import FrameType
 import schedule
 
 from syncer.config import ScheduleConfig
+from syncer.errors import SyncerError
 
 log = logging.getLogger("syncer")
 
@@ -46,6 +47,9 @@ class Poller:
             code = self.tick(job)
         except SystemExit as exc:
             code = int(exc.code) if isinstance(exc.code, int) else 1
+        except SyncerError as exc:  # e.g. another run holds the lock: a plain line is enough
+            log.warning("%s: %s", job, exc)
+            code = exc.exit_code
         except Exception as exc:
             log.exception("%s: the run failed (%s); the poller goes on", job, exc)
             code = 1

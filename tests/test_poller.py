@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from syncer.config import ScheduleConfig
+from syncer.errors import LockHeld
 from syncer.poller import Poller
 
 JOBS = ["orders", "products", "inventory", "fulfillments"]
@@ -75,6 +76,17 @@ def test_a_tick_that_raises_is_logged_and_the_next_job_runs(
         "orders: the run failed (Shopify exploded); the poller goes on"
     )
     assert failures[0].exc_info is not None
+
+
+def test_a_held_lock_is_a_warning_not_a_crash(syncer_log: pytest.LogCaptureFixture) -> None:
+    """A manual run holding the lock makes a tick skip with one plain line (exit 4)."""
+    tick = FakeTick({"orders": LockHeld("another syncer run holds the lock on s.db")})
+    poller = Poller(ScheduleConfig(), ["orders", "products"], tick)
+    assert poller.run_once() == 4
+    assert tick.ran == ["orders", "products"]
+    warnings = [r for r in syncer_log.records if r.levelno == logging.WARNING]
+    assert warnings[0].getMessage() == "orders: another syncer run holds the lock on s.db"
+    assert warnings[0].exc_info is None
 
 
 def test_jobs_are_scheduled_at_their_intervals() -> None:
