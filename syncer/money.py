@@ -28,13 +28,20 @@ def to_decimal(value: object, what: str = "amount") -> Decimal:
     return result
 
 
+# Quantum per number of places, built once: rounding runs dozens of times per order line.
+_QUANTA = {places: Decimal(1).scaleb(-places) for places in range(9)}
+
+
 def round_to(value: Decimal, places: int = 2) -> Decimal:
     """Round half-up to `places` decimals, as Unleashed does."""
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    quantum = _QUANTA.get(places)
+    if quantum is None:
+        quantum = Decimal(1).scaleb(-places)
+    return value.quantize(quantum, rounding=ROUND_HALF_UP)
 
 
 def cents(value: Decimal) -> Decimal:
-    return round_to(value, 2)
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def line_totals(

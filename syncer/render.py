@@ -20,6 +20,7 @@ from syncer.report import RunReport
 
 log = logging.getLogger("syncer")
 
+
 def make_console(*, stderr: bool = False) -> Console:
     """The console every command prints through (errors go to stderr)."""
     return Console(highlight=False, soft_wrap=False, stderr=stderr)

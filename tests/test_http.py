@@ -368,6 +368,65 @@ def test_call_counter_counts_per_api_and_kind(
     }
 
 
+# -- the environment: read once per host, still honoured ---------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_http_proxy_from_the_environment_is_used(
+    server: SandboxServer, client: HttpClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    for _ in range(2):  # the second request reuses the settings read for the first
+        response = client.request(
+            "GET", "http://api.example.invalid/through-proxy", kind="x", retry_safe=True
+        )
+        assert response.json() == {"ok": True}
+    assert hits(server, "/through-proxy") == 2
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "reaches_server"),
+    [
+        pytest.param("127.0.0.1", True, id="no-proxy-host-goes-direct"),
+        pytest.param("elsewhere.example", False, id="other-hosts-go-through-the-dead-proxy"),
+    ],
+)
+def test_no_proxy_from_the_environment_is_honoured(
+    server: SandboxServer,
+    client: HttpClient,
+    monkeypatch: pytest.MonkeyPatch,
+    no_proxy: str,
+    reaches_server: bool,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    monkeypatch.delenv("no_proxy", raising=False)
+    if reaches_server:
+        response = client.request("GET", f"{server.url}/direct", kind="x", retry_safe=True)
+        assert response.json() == {"ok": True}
+    else:
+        with pytest.raises(RetryLater):
+            client.request("GET", f"{server.url}/direct", kind="x", retry_safe=True)
+    assert hits(server, "/direct") == (1 if reaches_server else 0)
+
+
+def test_a_session_without_trust_env_ignores_the_environment(
+    server: SandboxServer, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    session = requests.Session()
+    session.trust_env = False
+    client = HttpClient("unleashed", session=session, sleep=sleeps)
+    assert client.request("GET", f"{server.url}/plain", kind="x", retry_safe=True).ok
+
+
 def test_redactor_replaces_longest_first_and_ignores_short_values() -> None:
     redact = Redactor(["abcd", "abcdefgh", "xy", None])  # type: ignore[list-item]
     assert redact("key=abcdefgh id=abcd short=xy") == "key=*** id=*** short=xy"

@@ -44,6 +44,7 @@ ORDER_NUMBER_MAX = 20  # Unleashed OrderNumber limit
 CUSTOMER_CODE_MAX = 20
 COMMENTS_MAX = 2048
 UNIT_PRICE_PLACES = 4
+UNIT_PRICE_TICK = Decimal(1).scaleb(-UNIT_PRICE_PLACES)  # one step of the last unit-price place
 CUSTOMER_CODE_PREFIX = "SH-"
 
 
@@ -271,14 +272,13 @@ def price_line(
     qty = Decimal(quantity)
     exact_ex = amount / (1 + rate) if taxes_included else amount
     centre = cents(exact_ex)
-    best: tuple[tuple[Decimal, Decimal, int], PricedLine] | None = None
+    best: tuple[tuple[Decimal, Decimal, int], Decimal, Decimal, Decimal] | None = None
     for step in (-1, 0, 1):
         wanted = centre + step * CENT
         if wanted < 0:
             continue
         base = _unit_price_for(wanted, qty)
-        tick = Decimal(1).scaleb(-UNIT_PRICE_PLACES)
-        for unit_price in (base, base - tick, base + tick):
+        for unit_price in (base, base - UNIT_PRICE_TICK, base + UNIT_PRICE_TICK):
             if unit_price < 0:
                 continue
             line_total, line_tax = line_totals(qty, unit_price, rate)
@@ -289,9 +289,9 @@ def price_line(
                 0 if unit_price == round_to(unit_price, 2) else 1,  # fewer decimals win
             )
             if best is None or score < best[0]:
-                best = (score, PricedLine(unit_price, line_total, line_tax, rate))
+                best = (score, unit_price, line_total, line_tax)
     assert best is not None  # step 0 always yields a candidate for a non-negative amount
-    return best[1]
+    return PricedLine(best[1], best[2], best[3], rate)
 
 
 def most_common_rate(rates: Sequence[Decimal]) -> Decimal:
