@@ -115,6 +115,18 @@ class FaultInjector:
         return None
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-reply (a timeout, a killed syncer) is normal here; say
+    nothing instead of printing a traceback from the server thread."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class SandboxServer:
     """Serve a `SandboxApp` on 127.0.0.1 in a background thread."""
 
@@ -124,7 +136,7 @@ class SandboxServer:
         self.log: list[Recorded] = []
         self._log_lock = threading.Lock()
         self.record_bodies = True
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._httpd = _QuietServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
