@@ -13,6 +13,28 @@ from typing import Any
 import pytest
 import yaml
 
+# SPEC section 5: the public report tables' columns, in order (tests restate the contract
+# here rather than importing it from the code under test).
+RUNS_COLUMNS = [
+    "id",
+    "job",
+    "started_at",
+    "finished_at",
+    "dry_run",
+    "status",
+    "created",
+    "updated",
+    "unchanged",
+    "held",
+    "failed",
+    "shopify_calls",
+    "unleashed_calls",
+    "cursor_before",
+    "cursor_after",
+    "error",
+]
+RUN_ITEMS_COLUMNS = ["run_id", "entity", "key", "action", "detail", "error"]
+
 # The environment the minimal config (and config.example.yaml) reads its secrets from.
 SECRETS_ENV: dict[str, str] = {
     "SHOPIFY_ACCESS_TOKEN": "shpat_test_token_0001",

@@ -12,6 +12,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner, Result
+from conftest import RUN_ITEMS_COLUMNS, RUNS_COLUMNS
 from rich.console import Console
 
 from syncer import cli as cli_module
@@ -24,25 +25,8 @@ from syncer.report import Item, RunReport
 from syncer.store import Store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-RUNS_FIELDS = {
-    "id",
-    "job",
-    "started_at",
-    "finished_at",
-    "dry_run",
-    "status",
-    "created",
-    "updated",
-    "unchanged",
-    "held",
-    "failed",
-    "shopify_calls",
-    "unleashed_calls",
-    "cursor_before",
-    "cursor_after",
-    "error",
-}
-RUN_ITEMS_FIELDS = {"run_id", "entity", "key", "action", "detail", "error"}
+RUNS_FIELDS = set(RUNS_COLUMNS)
+RUN_ITEMS_FIELDS = set(RUN_ITEMS_COLUMNS)
 
 
 @pytest.fixture

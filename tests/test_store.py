@@ -12,31 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import RUN_ITEMS_COLUMNS, RUNS_COLUMNS
 
 from syncer.errors import ConfigError, LockHeld
 from syncer.report import Item, RunReport
 from syncer.store import SCHEMA_VERSION, Store
-
-# SPEC section 5, in order.
-RUNS_COLUMNS = [
-    "id",
-    "job",
-    "started_at",
-    "finished_at",
-    "dry_run",
-    "status",
-    "created",
-    "updated",
-    "unchanged",
-    "held",
-    "failed",
-    "shopify_calls",
-    "unleashed_calls",
-    "cursor_before",
-    "cursor_after",
-    "error",
-]
-RUN_ITEMS_COLUMNS = ["run_id", "entity", "key", "action", "detail", "error"]
 
 
 @pytest.fixture

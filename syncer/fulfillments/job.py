@@ -420,6 +420,18 @@ class FulfillmentsRun:
             data=dict(data, note=note) if note else data,
         )
 
+    def shipment_ledger(
+        self, shipment: Mapping[str, Any], item: Item, **extra: Any
+    ) -> dict[str, Any]:
+        """What the shipment ledger keeps of a shipment and its order."""
+        return {
+            "shipment_number": shipment.get("ShipmentNumber"),
+            "order_number": shipment.get("OrderNumber"),
+            "order_name": item.detail.get("order"),
+            "order_gid": self.ours.get(str(shipment.get("OrderNumber")), ("", ""))[0],
+            **extra,
+        }
+
     def mark_shipment(self, guid: str, data: Mapping[str, Any], *, status: str) -> None:
         self.done.add(guid)
         if self.dry_run:
@@ -537,13 +549,7 @@ class FulfillmentsRun:
         item.detail["fulfillments"] = [f for f in outcome.fulfillments if f]
         self.mark_shipment(
             guid,
-            {
-                "shipment_number": shipment.get("ShipmentNumber"),
-                "order_number": shipment.get("OrderNumber"),
-                "order_name": item.detail.get("order"),
-                "order_gid": self.ours.get(str(shipment.get("OrderNumber")), ("", ""))[0],
-                "fulfillments": item.detail["fulfillments"],
-            },
+            self.shipment_ledger(shipment, item, fulfillments=item.detail["fulfillments"]),
             status="fulfilled",
         )
         self.report.add(item)
@@ -578,15 +584,7 @@ class FulfillmentsRun:
             )
         elif item.action == "conflict" and guid:
             self.mark_shipment(
-                guid,
-                {
-                    "shipment_number": shipment.get("ShipmentNumber"),
-                    "order_number": shipment.get("OrderNumber"),
-                    "order_name": item.detail.get("order"),
-                    "order_gid": self.ours.get(str(shipment.get("OrderNumber")), ("", ""))[0],
-                    "reason": item.error,
-                },
-                status="reported",
+                guid, self.shipment_ledger(shipment, item, reason=item.error), status="reported"
             )
 
     def report_missing_order(self, shipment: Mapping[str, Any], gid: str, name: str) -> None:
