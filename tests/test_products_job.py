@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -414,6 +414,19 @@ def test_a_no_change_run_costs_at_most_two_requests_per_api(
     # One Shopify request carries both change searches and the held SKU's look-up.
     combined = sandboxes.shopify_server.requests("productVariants products productVariants")[-1]
     assert ("sku:P00004" in str(combined.body)) is held
+
+
+def test_a_quiet_unleashed_catalogue_is_not_reread_from_its_last_change(
+    sandboxes: Any, setup: Any
+) -> None:
+    """The seeded products last changed weeks ago; the Unleashed cursor still moves to the
+    time Unleashed answered (its Date header), so the next run asks only for the last day."""
+    config = setup("unleashed")
+    sync(config)
+    reads = sandboxes.unleashed_server.requests("GET /Products")
+    since = [r.query for r in reads if "modifiedSince" in r.query][-1]
+    asked = datetime.fromisoformat(since.split("modifiedSince=")[1].split("&")[0])
+    assert datetime.now(UTC).replace(tzinfo=None) - asked < timedelta(days=1, minutes=5)
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ are left raw (`"/Date(1586833770780)/"`) so a record can be sent back unchanged;
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import hmac
 import json
@@ -170,6 +171,7 @@ class UnleashedClient:
         self.api_key = api_key
         self.client_type = client_type
         self.page_size = page_size
+        self.server_time: datetime | None = None  # Unleashed's clock at the last reply
         redactor.add(api_key)
         redactor.add(api_id)
         self.http = HttpClient(
@@ -182,6 +184,17 @@ class UnleashedClient:
         )
 
     # -- transport -----------------------------------------------------------------------
+
+    def _note_server_time(self, header: str | None) -> None:
+        """Remember Unleashed's clock (the reply's Date header): a cursor kept on the
+        server's clock cannot be pushed ahead by a machine clock that runs fast."""
+        if not header:
+            return
+        try:
+            moment = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return
+        self.server_time = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     def request(
         self,
@@ -231,6 +244,7 @@ class UnleashedClient:
                     body=exc.body,
                 ) from exc
             raise
+        self._note_server_time(response.headers.get("Date"))
         if response.status_code == 400:
             raise self._data_error(response, kind)
         if not response.content.strip():

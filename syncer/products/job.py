@@ -277,6 +277,14 @@ class ProductsRun:
                 scope.add(str(code))
             yield product
 
+    def unleashed_read_at(self, before: datetime | None) -> None:
+        """A read returned everything modified up to the moment Unleashed answered it, so the
+        cursor may move to that moment (Unleashed's clock, from its Date header) even when
+        nothing changed; otherwise a quiet catalogue would be re-read from its last change on
+        every run. `before` (an earlier reply's time, when there is one) is the safer bound."""
+        answered = before or self.ctx.unleashed.server_time
+        self.newest["unleashed"] = later(self.newest["unleashed"], answered)
+
     def newest_shopify(self, variants: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
         """Pass variants through, moving the Shopify cursor to the newest `updatedAt` of a
         variant or its product."""
@@ -344,8 +352,10 @@ class ProductsRun:
         reads: dict[Side, SideRead] = {side: SideRead() for side in SIDES}
         if whole:
             progress.start("Reading the Unleashed catalogue")
+            before = ctx.unleashed.server_time
             products = self.newest_unleashed(ctx.unleashed.iter_products(include_obsolete=True))
             reads["unleashed"] = SideRead(self.project_unleashed(products), full=True)
+            self.unleashed_read_at(before)
             progress.done()
             progress.start("Reading the Shopify catalogue")
             variants = self.newest_shopify(self.all_shopify_variants())
@@ -361,10 +371,12 @@ class ProductsRun:
         progress.start("Reading product changes since the cursors")
         self.newest = {side: cursors[side] for side in SIDES}
         scope: set[str] = set(self.retry)
+        before = ctx.unleashed.server_time
         unleashed_changed = ctx.unleashed.iter_products(
             modified_since=cursors["unleashed"] - UNLEASHED_OVERLAP, include_obsolete=True
         )
         unleashed_records = self.project_unleashed(self.newest_unleashed(unleashed_changed, scope))
+        self.unleashed_read_at(before)
         scope -= self.excluded
 
         known = sorted(scope)
