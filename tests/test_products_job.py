@@ -501,3 +501,25 @@ def test_a_created_product_is_stocked_at_every_mapped_location(sandboxes: Any, s
     # A run without creates resolves no locations.
     assert sync(config).exit_code == 0
     assert len(sandboxes.shopify_server.requests("locations")) == 1
+
+
+def test_a_refused_bulk_read_falls_back_to_pages(
+    sandboxes: Any, setup: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token without access to bulk operations still gets a full reconcile, by pages."""
+    from syncer.connectors.shopify import ShopifyClient
+    from syncer.errors import DataError
+    from syncer.products import job
+
+    def refused(self: Any) -> Any:
+        raise DataError("shopify refused bulkOperationRunQuery (ACCESS_DENIED)", api="shopify")
+        yield  # a generator, like the real one
+
+    monkeypatch.setattr(job, "SHOPIFY_BULK_THRESHOLD", 1)
+    monkeypatch.setattr(ShopifyClient, "bulk_variants", refused)
+    config = setup("unleashed", baseline=False)
+    result = sync(config, "--full")
+    assert result.exit_code == 0, result.output
+    assert sandboxes.shopify_server.requests("productVariants")
+    run, _ = last_run(config)
+    assert run["status"] == "ok"

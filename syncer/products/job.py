@@ -320,17 +320,28 @@ class ProductsRun:
             return []
         if len(skus) > SHOPIFY_SCAN_THRESHOLD:
             wanted = set(skus)
-            return [v for v in self.all_shopify_variants() if v.get("sku") in wanted]
+            return [v for v in self.all_shopify_variants(len(skus)) if v.get("sku") in wanted]
         found = self.ctx.shopify.variants_by_skus(skus)
         return [variant for sku in skus for variant in found.get(sku, [])]
 
-    def all_shopify_variants(self) -> Iterator[dict[str, Any]]:
-        """Every Shopify variant: a bulk query for a large shop, pages for a small one (one
-        cheap count decides)."""
+    def all_shopify_variants(self, expected: int) -> Iterator[dict[str, Any]]:
+        """Every Shopify variant: one bulk query when about `expected` (what the other side
+        or the links say) is large, pages otherwise. Where bulk operations are refused
+        (a token without access to them), the pages serve instead."""
         shopify = self.ctx.shopify
-        if shopify.product_variants_count() >= SHOPIFY_BULK_THRESHOLD:
-            return shopify.bulk_variants()
-        return shopify.iter_variants(None)
+        if max(expected, len(self.links)) < SHOPIFY_BULK_THRESHOLD:
+            yield from shopify.iter_variants(None)
+            return
+        started = False
+        try:
+            for variant in shopify.bulk_variants():
+                started = True
+                yield variant
+        except DataError as exc:
+            if started:
+                raise
+            log.warning("bulk read of the Shopify catalogue refused (%s); reading pages", exc)
+            yield from shopify.iter_variants(None)
 
     def unleashed_by_codes(self, codes: Sequence[str]) -> list[dict[str, Any]]:
         if not codes:
@@ -358,7 +369,8 @@ class ProductsRun:
             self.unleashed_read_at(before)
             progress.done()
             progress.start("Reading the Shopify catalogue")
-            variants = self.newest_shopify(self.all_shopify_variants())
+            expected = len(reads["unleashed"].records)
+            variants = self.newest_shopify(self.all_shopify_variants(expected))
             reads["shopify"] = SideRead(self.project_shopify(variants), full=True)
             progress.done()
             return reads, None
