@@ -63,8 +63,9 @@ import hashlib
 import json
 import logging
 import math
+import sys
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -111,6 +112,7 @@ SKUS_PER_SEARCH = 50  # ShopifyClient.variants_by_skus; also `sku:` terms per or
 IN_FLIGHT_SKU_LIMIT = 4 * SKUS_PER_SEARCH
 ITEMS_PER_READ = 30  # ShopifyClient.inventory_levels_for_items under the cost limit
 LEVELS_PER_PAGE = 250
+LINKS_PER_WRITE = 1000  # link rows per put_links call, so no run builds them all at once
 NOT_IN_SHOPIFY = (
     "not in Shopify: no variant has this SKU, and the products job has not linked it; "
     "nothing written"
@@ -200,16 +202,25 @@ def resolve_locations(
     return resolved
 
 
-def stock_row(raw: Mapping[str, Any], warehouse: str) -> StockRow | None:
-    """A StockOnHand row as the planner takes it; None when it has no product code."""
+def stock_row(
+    raw: Mapping[str, Any], warehouse: str, decimals: dict[str, Decimal] | None = None
+) -> StockRow | None:
+    """A StockOnHand row as the planner takes it; None when it has no product code.
+    `decimals` (text -> Decimal) lets the rows of a large read share their few quantities."""
     sku = str(raw.get("ProductCode") or "").strip()
     if not sku:
         return None
+    sku = sys.intern(sku)  # shared with the Shopify view's keys and the plan's items
     value = raw.get("AvailableQty")
-    try:
-        available = Decimal(str(value)) if value is not None else Decimal("NaN")
-    except InvalidOperation:
-        available = Decimal("NaN")
+    text = str(value) if value is not None else "NaN"
+    available = decimals.get(text) if decimals is not None else None
+    if available is None:
+        try:
+            available = Decimal(text)
+        except InvalidOperation:
+            available = Decimal("NaN")
+        if decimals is not None:
+            decimals[text] = available
     return StockRow(sku, warehouse, available)
 
 
@@ -224,7 +235,7 @@ def stale_codes(exc: DataError) -> bool:
 def level_row(item_id: str, location_gid: str, available: Any, tracked: Any) -> LevelRow:
     return LevelRow(
         inventory_item_id=item_id,
-        location_gid=location_gid,
+        location_gid=sys.intern(location_gid),  # one string per location, not per level
         available=None if available is None else int(available),
         tracked=bool(tracked),
         active=available is not None,
@@ -233,16 +244,25 @@ def level_row(item_id: str, location_gid: str, available: Any, tracked: Any) -> 
 
 @dataclass
 class ShopifyView:
-    """What Shopify has for the SKUs in scope."""
+    """What Shopify has for the SKUs in scope. A key holds its one level, or a list when
+    several inventory items carry the SKU there (rare), so a large catalogue costs no list
+    per level."""
 
-    levels: dict[StockKey, list[LevelRow]] = field(default_factory=dict)
+    levels: dict[StockKey, LevelRow | list[LevelRow]] = field(default_factory=dict)
     skus: set[str] = field(default_factory=set)  # SKUs some Shopify variant carries
 
     def add(self, sku: str, row: LevelRow) -> None:
+        sku = sys.intern(sku)
         self.skus.add(sku)
-        rows = self.levels.setdefault((sku, row.location_gid), [])
-        if all(r.inventory_item_id != row.inventory_item_id for r in rows):
-            rows.append(row)
+        key = (sku, row.location_gid)
+        held = self.levels.get(key)
+        if held is None:
+            self.levels[key] = row
+        elif isinstance(held, LevelRow):
+            if held.inventory_item_id != row.inventory_item_id:
+                self.levels[key] = [held, row]
+        elif all(r.inventory_item_id != row.inventory_item_id for r in held):
+            held.append(row)
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -283,6 +303,9 @@ class InventoryRun:
         if targeted:
             units = self.read_in_flight(locations, targeted)
             if units:
+                # Let the first plan go before making the second: two at once would double
+                # the peak of a large run.
+                del plan
                 plan = self.plan(locations, rows, view, units, full, linked, unknown_items)
 
         if not report.dry_run:
@@ -301,7 +324,7 @@ class InventoryRun:
         if not report.dry_run:
             self.write(plan.sets, items)
             self.remember_pending(plan.items, rows)
-            self.remember_settled(plan.items, read_rows)
+            self.remember_settled(items, read_rows)
         report.cursor_after = json.dumps(
             {**{c: iso(t) for c, t in cursors.items()}, **{c: iso(started) for c in locations}},
             sort_keys=True,
@@ -342,13 +365,14 @@ class InventoryRun:
         """StockOnHand rows of every mapped warehouse, and how many rows the full reads gave."""
         ctx = self.ctx
         rows: list[StockRow] = []
+        decimals: dict[str, Decimal] = {}
         full_rows = 0
         for code in locations:
             since = None if code in full else cursors[code] - OVERLAP
             ctx.progress.start(f"Reading Unleashed stock for {code}")
             try:
                 for raw in ctx.unleashed.iter_stock_on_hand(code, modified_since=since):
-                    row = stock_row(raw, code)
+                    row = stock_row(raw, code, decimals)
                     if row is not None:
                         rows.append(row)
                         full_rows += code in full
@@ -387,17 +411,19 @@ class InventoryRun:
                 kept.append(r)
         return kept
 
-    def remember_settled(self, plan_items: Sequence[Item], rows: Sequence[StockRow]) -> None:
+    def remember_settled(self, items: Mapping[str, Item], rows: Sequence[StockRow]) -> None:
         """The AvailableQty of every level this run left at its target (updated, unchanged or
-        reported as not in Shopify), so the overlap's re-read of it costs nothing next run."""
-        by_key = {f"{r.sku}@{r.warehouse_code}": r for r in rows}
-        done: list[tuple[str, str | None, str, dict[str, Any]]] = [
-            (item.key, None, "planned", {"available": str(by_key[item.key].available)})
-            for item in plan_items
-            if item.action in ("update", "unchanged") and item.key in by_key
-        ]
-        if done:
-            self.store.put_links(STOCK_SEEN_LINK, done)
+        reported as not in Shopify), so the overlap's re-read of it costs nothing next run.
+        Written LINKS_PER_WRITE at a time straight from the rows: a row read twice is
+        written twice and the last one wins (its item is settled only when the two agree)."""
+        done = (
+            (item.key, None, "planned", {"available": str(row.available)})
+            for row in rows
+            if (item := items.get(f"{row.sku}@{row.warehouse_code}")) is not None
+            and item.action in ("update", "unchanged")
+        )
+        for batch in _batched(done, LINKS_PER_WRITE):
+            self.store.put_links(STOCK_SEEN_LINK, batch)
 
     def add_retries(
         self, rows: list[StockRow], locations: Mapping[str, str], full: set[str]
@@ -478,7 +504,8 @@ class InventoryRun:
         remember each SKU's inventory item for incremental runs. Paged levels of one
         location don't repeat it; bulk lines name theirs."""
         ctx = self.ctx
-        cache: list[tuple[str, str | None, str, dict[str, Any]]] = []
+        # SKU -> its one inventory item, or None once a second item carries it.
+        items_by_sku: dict[str, str | None] = {}
         ctx.progress.start(task)
         for level in levels:
             item = level.get("item") or {}
@@ -492,11 +519,20 @@ class InventoryRun:
                 item.get("tracked"),
             )
             view.add(sku, row)
-            cache.append((sku, row.inventory_item_id, "linked", {}))
+            known = items_by_sku.setdefault(sku, row.inventory_item_id)
+            if known is not None and known != row.inventory_item_id:
+                items_by_sku[sku] = None
             ctx.progress.advance()
         ctx.progress.done()
         if not self.report.dry_run:
-            self.store.put_links(STOCK_ITEM_LINK, _unique_cache(cache))
+            # Cache only SKUs carried by exactly one inventory item (duplicates are held).
+            unique: Iterator[tuple[str, str | None, str, dict[str, Any]]] = (
+                (sku, item_id, "linked", {})
+                for sku, item_id in items_by_sku.items()
+                if item_id is not None
+            )
+            for batch in _batched(unique, LINKS_PER_WRITE):
+                self.store.put_links(STOCK_ITEM_LINK, batch)
 
     def cached_items(self, skus: Sequence[str]) -> dict[str, str]:
         wanted = set(skus)
@@ -610,28 +646,50 @@ class InventoryRun:
             ]
         else:
             queries = [OPEN_ORDERS_QUERY]
+        unallocated = list(self.config.unallocated_statuses)
+        default_location_gid = locations.get(ctx.config.orders.warehouse, "")
+        units: dict[StockKey, int] = {}
+
+        def count(orders: Sequence[Mapping[str, Any]], sent: Mapping[str, str | None]) -> None:
+            lines = in_flight_lines(
+                orders,
+                sent,
+                unallocated_statuses=unallocated,
+                default_location_gid=default_location_gid,
+            )
+            for key, quantity in in_flight(lines).items():
+                if key[0] in skus:
+                    units[key] = units.get(key, 0) + quantity
+
+        # An order syncer never sent, whose light node carries all its lines, is counted as it
+        # arrives and let go; only sent or overflowing orders are kept for what follows, so
+        # a large backlog of open orders is never held at once.
         ctx.progress.start("Reading open Shopify orders")
-        by_id: dict[str, dict[str, Any]] = {}
+        seen: set[str] = set()
+        kept: dict[str, dict[str, Any]] = {}
+        sent_links: dict[str, dict[str, Any]] = {}
         for query in queries:
             for order in ctx.shopify.iter_open_order_stock(query):
-                by_id.setdefault(str(order["id"]), order)
+                gid = str(order["id"])
+                if gid not in seen:
+                    seen.add(gid)
+                    link = self.store.link(ORDER_LINK, gid)
+                    if link is not None:
+                        sent_links[gid] = link
+                    if link is not None or _overflows(order):
+                        kept[gid] = order
+                    else:
+                        count([order], {})
                 ctx.progress.advance()
         ctx.progress.done()
-        orders = list(by_id.values())
-        if not orders:
+        if not seen:
             return {}
-        overflow = [str(o["id"]) for o in orders if _overflows(o)]
+        overflow = [gid for gid, order in kept.items() if _overflows(order)]
         if overflow:
             complete = ctx.shopify.fulfillment_orders_for(overflow)
-            for order in orders:
-                if str(order["id"]) in complete:
-                    order["fulfillmentOrders"] = {"nodes": complete[str(order["id"])]}
-        sent_links = {
-            str(o["id"]): link
-            for o in orders
-            if (link := self.store.link(ORDER_LINK, str(o["id"]))) is not None
-        }
-        unallocated = list(self.config.unallocated_statuses)
+            for gid, order in kept.items():
+                if gid in complete:
+                    order["fulfillmentOrders"] = {"nodes": complete[gid]}
         status_by_guid: dict[str, str] = {}
         if sent_links and unallocated:
             for sales_order in ctx.unleashed.iter_sales_orders(order_status=unallocated):
@@ -646,13 +704,8 @@ class InventoryRun:
                 # In Unleashed, and in none of the unallocated statuses: allocated already.
                 sent_status[gid] = "allocated"
             # "sending" or "failed" and not found: Unleashed does not have it yet.
-        lines = in_flight_lines(
-            orders,
-            sent_status,
-            unallocated_statuses=unallocated,
-            default_location_gid=locations.get(ctx.config.orders.warehouse, ""),
-        )
-        return {key: units for key, units in in_flight(lines).items() if key[0] in skus}
+        count(list(kept.values()), sent_status)
+        return units
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -767,7 +820,12 @@ class InventoryRun:
     def remember_pending(self, plan_items: Sequence[Item], rows: Sequence[StockRow]) -> None:
         """Held and failed items are retried every run with the AvailableQty read now; the
         others leave the retry list."""
-        available = {f"{r.sku}@{r.warehouse_code}": r for r in rows}
+        retried = {item.key for item in plan_items if item.action in ("hold", "fail")}
+        available: dict[str, StockRow] = {}
+        for r in rows:
+            key = f"{r.sku}@{r.warehouse_code}"
+            if key in retried:
+                available[key] = r
         existing = {str(p["key"]) for p in self.store.pending(JOB, STOCK_ENTITY)}
         for item in plan_items:
             row = available.get(item.key)
@@ -799,11 +857,15 @@ def _overflows(order: Mapping[str, Any]) -> bool:
     )
 
 
-def _unique_cache(
-    rows: list[tuple[str, str | None, str, dict[str, Any]]],
-) -> list[tuple[str, str | None, str, dict[str, Any]]]:
-    """Cache only SKUs carried by exactly one inventory item (duplicates are held anyway)."""
-    items: dict[str, set[str | None]] = {}
-    for sku, item_id, _, _ in rows:
-        items.setdefault(sku, set()).add(item_id)
-    return [(sku, next(iter(ids)), "linked", {}) for sku, ids in items.items() if len(ids) == 1]
+def _batched(
+    rows: Iterable[tuple[str, str | None, str, dict[str, Any]]], size: int
+) -> Iterator[list[tuple[str, str | None, str, dict[str, Any]]]]:
+    """Link rows in lists of at most `size`, built one list at a time."""
+    batch: list[tuple[str, str | None, str, dict[str, Any]]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

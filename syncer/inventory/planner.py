@@ -11,6 +11,7 @@ Shopify has already taken for an order but Unleashed has not allocated yet, so U
 from __future__ import annotations
 
 import math
+import sys
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ _PAID_FINANCIAL_STATUSES = frozenset({"PAID", "PARTIALLY_PAID", "PARTIALLY_REFUN
 StockKey = tuple[str, str]  # (SKU, Shopify location gid)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InFlightLine:
     """Units of one SKU that one Shopify order took at a location and Unleashed still counts.
 
@@ -69,7 +70,7 @@ class InFlightLine:
     order_gid: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StockRow:
     """One Unleashed StockOnHand row for a warehouse (`AvailableQty` may be fractional)."""
 
@@ -78,7 +79,7 @@ class StockRow:
     available: Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LevelRow:
     """One Shopify inventory level as read; `available` is None when the item has no level there."""
 
@@ -89,7 +90,7 @@ class LevelRow:
     active: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SetQuantity:
     """One quantity of an `inventorySetQuantities` call (compare-and-swap on `change_from`)."""
 
@@ -256,8 +257,7 @@ def plan_inventory(
         raise ConfigError([Problem("inventory.buffer", f"is {buffer}", "use 0 or more")])
     _check_locations(locations)
     plan = InventoryPlan()
-    levels, duplicates = _index_levels(shopify)
-    skus_in_shopify = {sku for sku, _ in levels} | set(duplicates)
+    levels, duplicates, skus_in_shopify = _index_levels(shopify)
     rows, failed = _unique_rows(unleashed, plan, locations)
     # Keys already reported: never report them again as missing from Unleashed.
     seen = {(sku, locations[code]) for sku, code in failed if code in locations}
@@ -301,7 +301,7 @@ def _plan_row(
     location_gid: str,
     levels: Mapping[StockKey, LevelRow],
     duplicates: Mapping[str, list[str]],
-    skus_in_shopify: set[str],
+    skus_in_shopify: Collection[str],
     buffer: int,
     in_flight: Mapping[StockKey, int],
 ) -> None:
@@ -342,7 +342,8 @@ def _plan_row(
         return
     detail = {
         "shopify_now": level.available,
-        "unleashed_available": str(row.available),
+        # Interned: quantities repeat across a catalogue, and every item keeps its detail.
+        "unleashed_available": sys.intern(str(row.available)),
         "buffer": buffer,
         "in_flight": units_in_flight,
         "target": target,
@@ -429,18 +430,26 @@ def _duplicate_item(key: str, sku: str, inventory_item_ids: list[str]) -> Item:
 
 def _index_levels(
     shopify: Mapping[StockKey, LevelRow | Sequence[LevelRow]],
-) -> tuple[dict[StockKey, LevelRow], dict[str, list[str]]]:
-    """Single level per key, and the SKUs that map to more than one inventory item."""
+) -> tuple[dict[StockKey, LevelRow], dict[str, list[str]], Collection[str]]:
+    """Single level per key, the SKUs that map to more than one inventory item, and every SKU
+    some level carries."""
     levels: dict[StockKey, LevelRow] = {}
-    items_by_sku: dict[str, set[str]] = defaultdict(set)
+    # One item per SKU is the rule; a set is built only for the SKUs that break it, so a
+    # large catalogue does not cost a set per SKU.
+    first_item: dict[str, str] = {}
+    items_by_sku: dict[str, set[str]] = {}
     for key, value in shopify.items():
-        rows = [value] if isinstance(value, LevelRow) else list(value)
+        rows: Sequence[LevelRow] = (value,) if isinstance(value, LevelRow) else value
+        sku = key[0]
         for row in rows:
-            items_by_sku[key[0]].add(row.inventory_item_id)
+            item_id = row.inventory_item_id
+            first = first_item.setdefault(sku, item_id)
+            if first != item_id:
+                items_by_sku.setdefault(sku, {first}).add(item_id)
         if rows:
             levels[key] = rows[0]
-    duplicates = {sku: sorted(ids) for sku, ids in items_by_sku.items() if len(ids) > 1}
-    return levels, duplicates
+    duplicates = {sku: sorted(ids) for sku, ids in items_by_sku.items()}
+    return levels, duplicates, first_item.keys()
 
 
 def _unique_rows(
