@@ -545,3 +545,25 @@ def test_scale_ten_thousand_skus_two_locations(
             f"{len(starts)} start, {len(polls)} poll, {len(downloads)} download), "
             f"unleashed requests {run['unleashed_calls']}; cost points {cost}"
         )
+
+
+def test_a_refused_bulk_read_of_levels_falls_back_to_pages(
+    sandboxes: Sandboxes, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token without access to bulk operations still gets a full sync, by pages."""
+    from syncer.connectors.shopify import ShopifyClient
+    from syncer.errors import DataError
+    from syncer.inventory import job
+
+    def refused(self: Any, location_ids: Any = None) -> Any:
+        raise DataError("shopify refused bulkOperationRunQuery (ACCESS_DENIED)", api="shopify")
+        yield  # a generator, like the real one
+
+    monkeypatch.setattr(job, "BULK_THRESHOLD", 1)
+    monkeypatch.setattr(ShopifyClient, "bulk_inventory_levels", refused)
+    result = sync(config, "inventory", "--full")
+    assert result.exit_code in (0, 1), result.output
+    assert "Traceback" not in result.output
+    pages = [r for r in sandboxes.shopify_server.requests() if "inventoryLevels(" in r.body]
+    assert pages, "levels were read by pages"
+    assert sandboxes.shopify.written("inventorySetQuantities")

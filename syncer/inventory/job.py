@@ -484,9 +484,18 @@ class InventoryRun:
         return view
 
     def read_locations_bulk(self, location_gids: Sequence[str], view: ShopifyView) -> None:
-        """Every level of these locations through one bulk operation (large catalogues)."""
-        levels = self.ctx.shopify.bulk_inventory_levels(location_gids)
-        self.take_levels(levels, view, "Reading Shopify levels (bulk operation)")
+        """Every level of these locations through one bulk operation (large catalogues);
+        where bulk operations are refused (a token without access to them), by pages."""
+        before = len(view.skus)
+        try:
+            levels = self.ctx.shopify.bulk_inventory_levels(location_gids)
+            self.take_levels(levels, view, "Reading Shopify levels (bulk operation)")
+        except DataError as exc:
+            if len(view.skus) != before:
+                raise  # refused midway: nothing sensible to fall back to
+            log.warning("bulk read of Shopify levels refused (%s); reading pages", exc)
+            for gid in location_gids:
+                self.read_location(gid, view)
 
     def read_location(self, location_gid: str, view: ShopifyView) -> None:
         """Every level of one location, 250 a page."""
