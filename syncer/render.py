@@ -33,6 +33,31 @@ def error_lines(console: Console, message: str) -> None:
         console.print(f"[red]error: {text}[/red]" if not line.startswith(" ") else text)
 
 
+# Jobs whose plan reads best as one row per item: (key column, [(label, detail field)]).
+SUMMARY_COLUMNS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "orders": (
+        "order",
+        [
+            ("number", "order_number"),
+            ("customer", "customer"),
+            ("lines", "lines"),
+            ("subtotal", "sub_total"),
+            ("tax", "tax_total"),
+            ("total", "total"),
+        ],
+    ),
+    "inventory": (
+        "SKU@warehouse",
+        [
+            ("shopify now", "shopify_now"),
+            ("unleashed available", "unleashed_available"),
+            ("buffer", "buffer"),
+            ("in flight", "in_flight"),
+            ("target", "target"),
+        ],
+    ),
+}
+
 ACTION_STYLES = {
     "create": "green",
     "update": "cyan",
@@ -97,59 +122,19 @@ def plan_table(console: Console, report: RunReport, *, show_unchanged: bool = Fa
     if not items:
         console.print(f"[bold]{title}[/bold]: nothing to change")
         return
-    if report.job == "orders":
+    if report.job in SUMMARY_COLUMNS:
+        key_column, columns = SUMMARY_COLUMNS[report.job]
         table = Table(title=title)
-        for column in (
-            "order",
-            "action",
-            "number",
-            "customer",
-            "lines",
-            "subtotal",
-            "tax",
-            "total",
-            "note",
-        ):
+        for column in (key_column, "action", *(label for label, _ in columns), "note"):
             table.add_column(column)
         for item in items:
             d = item.detail
+            note = item.error or _summary(d, ("difference", "missing_skus", "event"))
             table.add_row(
                 escape(item.key),
                 f"[{ACTION_STYLES.get(item.action, '')}]{item.action}",
-                _text(d.get("order_number")),
-                _text(d.get("customer")),
-                _text(d.get("lines")),
-                _text(d.get("sub_total")),
-                _text(d.get("tax_total")),
-                _text(d.get("total")),
-                item.error or _summary(d, ("difference", "missing_skus", "reason", "event")),
-            )
-        console.print(table)
-        return
-    if report.job == "inventory":
-        table = Table(title=title)
-        for column in (
-            "SKU@warehouse",
-            "action",
-            "shopify now",
-            "unleashed available",
-            "buffer",
-            "in flight",
-            "target",
-            "note",
-        ):
-            table.add_column(column)
-        for item in items:
-            d = item.detail
-            table.add_row(
-                escape(item.key),
-                f"[{ACTION_STYLES.get(item.action, '')}]{item.action}",
-                _text(d.get("shopify_now")),
-                _text(d.get("unleashed_available")),
-                _text(d.get("buffer")),
-                _text(d.get("in_flight")),
-                _text(d.get("target")),
-                _note(item.error, d),
+                *(_text(d.get(field)) for _, field in columns),
+                note or _note(None, d),
             )
         console.print(table)
         return
