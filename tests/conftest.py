@@ -167,3 +167,18 @@ def shopify_reference() -> Any:
     # graphql-core 3.3 rejects deprecated implementations of undeprecated interface fields,
     # which Shopify's published schema has; the schema is Shopify's, so it is trusted as is.
     return build_schema(SHOPIFY_REFERENCE.read_text(encoding="utf-8"), assume_valid=True)
+
+
+# -- a clock the Unleashed sandbox can be given, moved by hand ----------------------------------
+
+T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+
+
+class Clock:
+    """Seconds since the epoch, starting at T0; tests set `now` to move time."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from conftest import T0, Clock
 
 from syncer.connectors.unleashed import UnleashedClient, parse_date, shipping_company_name
 from syncer.errors import (
@@ -24,16 +25,7 @@ from syncer.sandbox.common import Fault, Reply, Request, SandboxServer
 from syncer.sandbox.seed import make_world
 from syncer.sandbox.unleashed import DEFAULT_API_ID, DEFAULT_API_KEY, UnleashedSandbox
 
-T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 POLICY = RetryPolicy(base_delay=0.01, max_delay=0.05, max_attempts=4, read_timeout=5)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

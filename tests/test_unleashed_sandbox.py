@@ -17,20 +17,11 @@ from urllib.parse import quote
 
 import pytest
 import requests
+from conftest import Clock
 
 from syncer.sandbox.common import Request, SandboxServer
 from syncer.sandbox.seed import make_world
 from syncer.sandbox.unleashed import DEFAULT_API_ID, DEFAULT_API_KEY, UnleashedSandbox
-
-T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
