@@ -11,6 +11,7 @@ import email.utils
 import logging
 import os
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -37,9 +38,13 @@ class CallCounter:
     calls: Counter[str] = field(default_factory=Counter)
     kinds: Counter[tuple[str, str]] = field(default_factory=Counter)
 
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
     def add(self, api: str, kind: str) -> None:
-        self.calls[api] += 1
-        self.kinds[(api, kind)] += 1
+        # Locked: the orders job reads Shopify pages in a second thread (readahead.py).
+        with self._lock:
+            self.calls[api] += 1
+            self.kinds[(api, kind)] += 1
 
     def total(self, api: str) -> int:
         return self.calls[api]

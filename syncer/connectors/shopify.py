@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from decimal import Decimal
@@ -259,6 +259,10 @@ class ShopifyClient:
         self._expires_at: float | None = None
         self._lifetime: float | None = None
         self._lock = threading.Lock()
+        # One request at a time, pacing included: the orders job reads the next pages in a
+        # thread (syncer/readahead.py) while its own thread may look refunds up, and both
+        # draw on the one cost bucket that `_throttle` tracks.
+        self._one_at_a_time = threading.RLock()
         # pacing state from the last reply: (maximum, available, rate, monotonic time)
         self._throttle: tuple[float, float, float, float] | None = None
         self._version_warned = False
@@ -397,7 +401,12 @@ class ShopifyClient:
     ) -> dict[str, Any]:
         """Send one document; return its `data`. Top-level errors raise DataError (or
         CredentialsError for ACCESS_DENIED); THROTTLED and 5xx are retried by HttpClient."""
-        variables = variables or {}
+        with self._one_at_a_time:
+            return self._execute(document, variables or {}, kind=kind, retry_safe=retry_safe)
+
+    def _execute(
+        self, document: str, variables: dict[str, Any], *, kind: str, retry_safe: bool
+    ) -> dict[str, Any]:
         self._pace(estimate_cost(document, variables))
         payload = json.dumps({"query": document, "variables": variables})
         renewed = False
@@ -522,7 +531,7 @@ class ShopifyClient:
 
     def iter_orders(
         self, search_query: str, page_size: int = MAX_PAGE_SIZE
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """Orders matching a search (e.g. `updated_at:>='2026-11-01T00:00:00Z'`), oldest update
         first, in the `OrderFields` shape of shopify_documents.py: ids and timestamps, status
         fields (displayFinancialStatus, cancelledAt, edited, test), customer, addresses, money
@@ -773,7 +782,7 @@ class ShopifyClient:
 
     def iter_open_order_stock(
         self, search_query: str, page_size: int = MAX_PAGE_SIZE
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """Orders matching a search with only what stock needs, much cheaper per order than
         iter_orders: {id name cancelledAt displayFinancialStatus fulfillmentOrders{pageInfo
         nodes[{id status assignedLocation{location{id}} lineItems{pageInfo nodes[{sku

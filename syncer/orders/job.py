@@ -21,6 +21,7 @@ list.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Mapping
@@ -46,6 +47,7 @@ from syncer.orders.mapping import (
     new_customer_payload,
     sales_order_guid,
 )
+from syncer.readahead import read_ahead
 from syncer.report import Item, RunReport
 
 log = logging.getLogger("syncer.orders")
@@ -140,14 +142,19 @@ class OrdersRun:
         page_size = min(limit, CHUNK) if limit is not None else CHUNK
         chunk: list[Any] = []
         nodes = self.ctx.shopify.iter_orders(search_query(since, until), page_size)
-        for read, node in enumerate(nodes, start=1):
-            self.note_cursor(node)
-            chunk.append(node)
-            if len(chunk) >= CHUNK:
-                yield chunk
-                chunk = []
-            if limit is not None and read >= limit:
-                break  # Shopify sorts by updatedAt: no need to page further
+        if limit is None:
+            # The next chunk's pages are read while this one is sent (readahead.py); with
+            # --limit the run stops early, and a page read ahead would be a wasted call.
+            nodes = read_ahead(nodes, CHUNK, name="shopify-orders")
+        with contextlib.closing(nodes):  # stops the read-ahead thread if the run stops
+            for read, node in enumerate(nodes, start=1):
+                self.note_cursor(node)
+                chunk.append(node)
+                if len(chunk) >= CHUNK:
+                    yield chunk
+                    chunk = []
+                if limit is not None and read >= limit:
+                    break  # Shopify sorts by updatedAt: no need to page further
         if chunk:
             yield chunk
 
