@@ -148,6 +148,31 @@ def run_syncer(
     return proc.returncode, wall, usage, peak, text
 
 
+CALIBRATION = """
+import sys, time
+from syncer.http import HttpClient
+client, url, count = HttpClient("unleashed"), sys.argv[1], int(sys.argv[2])
+for _ in range(50):
+    client.request("GET", url, kind="calibration", retry_safe=True).content
+began = time.process_time()
+for _ in range(count):
+    client.request("GET", url, kind="calibration", retry_safe=True).content
+print((time.process_time() - began) / count * 1000)
+"""
+
+
+def calibrate(url: str, env: dict[str, str], count: int = 1000) -> tuple[float, float]:
+    """(CPU ms per request through syncer's HttpClient, CPU s of `syncer --help`) on this
+    machine: the floor under each scenario's CPU that no change in syncer's own code moves
+    (requests/urllib3/http.client per request, and importing the CLI once per run)."""
+    floor = subprocess.run(
+        [sys.executable, "-c", CALIBRATION, f"{url}/_control/faults", str(count)],
+        capture_output=True, text=True, env=env, cwd=REPO, check=True,
+    )  # fmt: skip
+    _, _, usage, _, _ = run_syncer(["--help"], env, 60.0)
+    return float(floor.stdout.strip()), usage.ru_utime + usage.ru_stime
+
+
 def shopify_kind(entry: Recorded) -> str:
     """ "query productVariants", "mutation inventorySetQuantities", "oauth"..."""
     if not entry.path.endswith("/graphql.json"):
@@ -301,6 +326,8 @@ class Setup:
     orders: int
     paid: int
     locations: int
+    http_floor_ms: float = 0.0  # CPU per request of the HTTP stack alone (calibrate)
+    startup_cpu: float = 0.0  # CPU s of starting the CLI (imports)
 
     @property
     def rate(self) -> float:
@@ -411,7 +438,14 @@ def judge(results: list[Result], setup: Setup) -> list[Verdict]:
         if not count:
             continue
         per = r.cpu / count * 1000
-        cpu_rows.append(f"{r.scenario.key} {per:.3f} ms ({r.cpu:.1f}s/{count:,})")
+        requests = sum(r.shopify.values()) + sum(r.unleashed.values())
+        http = requests * setup.http_floor_ms / 1000
+        own = max(0.0, r.cpu - http - setup.startup_cpu) / count * 1000
+        cpu_rows.append(
+            f"{r.scenario.key} {per:.3f} ms ({r.cpu:.1f}s/{count:,}; of which start-up "
+            f"{setup.startup_cpu:.1f}s and {requests:,} requests x {setup.http_floor_ms:.2f} ms "
+            f"HTTP floor = {http:.1f}s, leaving {own:.3f} ms per record)"
+        )
         cpu_ok = (cpu_ok is not False) and per < CPU_PER_RECORD_MS
     verdicts.append(
         Verdict(f"local CPU < {CPU_PER_RECORD_MS:g} ms per record", cpu_ok, "; ".join(cpu_rows))
@@ -508,6 +542,10 @@ def markdown(results: list[Result], verdicts: list[Verdict], setup: Setup, total
         "rusage), peak = its VmHWM polled from /proc every 5 ms (its ru_maxrss would include "
         "the bench process's RSS, inherited over fork). Requests are counted by the "
         "sandboxes; 'throttled' = THROTTLED replies (each retried).",
+        f"- Calibration on this machine: {setup.http_floor_ms:.2f} ms CPU per request through "
+        "syncer's HttpClient (requests/urllib3/http.client, 1,000 GETs of a tiny reply from the "
+        f"local sandbox) and {setup.startup_cpu:.2f} s CPU to start the CLI (`syncer --help`). "
+        "The CPU target's detail splits each scenario's CPU into these floors and the rest.",
         f"- Total bench time {total:.0f} s.",
         "",
         table(results, setup),
@@ -579,6 +617,11 @@ def run_size(
     workdir = Path(tempfile.mkdtemp(prefix="syncer-bench-"))
     state = workdir / "bench.db"
     env = {**os.environ, **SANDBOX_ENV}
+    setup.http_floor_ms, setup.startup_cpu = calibrate(boxes.unleashed_server.url, env)
+    print(
+        f"Calibration: {setup.http_floor_ms:.2f} ms CPU per HTTP request, "
+        f"{setup.startup_cpu:.2f} s CPU to start the CLI."
+    )
     costs = CostCheck()
     results: list[Result] = []
     try:

@@ -172,6 +172,7 @@ class UnleashedClient:
         self.client_type = client_type
         self.page_size = page_size
         self.server_time: datetime | None = None  # Unleashed's clock at the last reply
+        self._server_date: str | None = None  # the Date header server_time was read from
         redactor.add(api_key)
         redactor.add(api_id)
         self.http = HttpClient(
@@ -188,13 +189,14 @@ class UnleashedClient:
     def _note_server_time(self, header: str | None) -> None:
         """Remember Unleashed's clock (the reply's Date header): a cursor kept on the
         server's clock cannot be pushed ahead by a machine clock that runs fast."""
-        if not header:
-            return
+        if not header or header == self._server_date:
+            return  # it changes once a second: most replies repeat the one already parsed
         try:
             moment = email.utils.parsedate_to_datetime(header)
         except (TypeError, ValueError):
             return
         self.server_time = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        self._server_date = header
 
     def request(
         self,
