@@ -60,10 +60,10 @@ def test_reads_in_another_thread() -> None:
 
 def test_an_error_comes_after_the_items_read_before_it() -> None:
     source = Source(10, fail_at=4)
-    seen: list[int] = []
+    reader = read_ahead(source.items(), 3)
+    seen = [next(reader) for _ in range(4)]
     with pytest.raises(ValueError, match="page 4 is broken"):
-        for item in read_ahead(source.items(), 3):
-            seen.append(item)
+        next(reader)
     assert seen == [0, 1, 2, 3]
 
 
