@@ -25,9 +25,10 @@ JOBS = ("orders", "products", "inventory", "fulfillments")
 REPORT_ONLY: frozenset[str] = frozenset({"conflict", "cancelled", "refund", "drift"})
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
-    """One line of `run_items`: what happened (or, in a dry run, would happen) to one record."""
+    """One line of `run_items`: what happened (or, in a dry run, would happen) to one record.
+    Slotted: a large run keeps tens of thousands until they are stored."""
 
     entity: Entity
     key: str

@@ -357,6 +357,12 @@ class Store:
             )
         return [_decode_link(row) for row in rows]
 
+    def link_keys(self, kind: str) -> set[str]:
+        """The keys of every link of `kind`, without reading their data: a large catalogue's
+        decoded links would cost megabytes where only the keys are wanted."""
+        rows = self.conn.execute("SELECT key FROM links WHERE kind = ?", (kind,))
+        return {str(row[0]) for row in rows}
+
     def link_by_remote(self, kind: str, remote_id: str) -> dict[str, Any] | None:
         rows = list(
             self.db.query("SELECT * FROM links WHERE kind = ? AND remote_id = ?", [kind, remote_id])

@@ -23,6 +23,7 @@ from syncer.inventory.planner import (
     mutation_input,
     plan_inventory,
     safety_check,
+    targeted_levels,
 )
 
 MAIN = "gid://shopify/Location/1"
@@ -536,3 +537,52 @@ def test_plan_properties(
     # every stock row and every Shopify-only level shows up in the report
     assert {i.key for i in result.items} == {f"{sku}@MAIN" for sku in set(stock) | set(shopify_now)}
     assert all(len(batch) <= 250 for batch in batches(result.sets * 40))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    stock=st.dictionaries(skus, quantities, max_size=12),
+    shopify_now=st.dictionaries(
+        skus, st.one_of(st.none(), st.integers(min_value=-5, max_value=500)), max_size=12
+    ),
+    known=st.sets(skus, max_size=12),
+    scoped=st.one_of(st.none(), st.sets(skus, max_size=12)),
+    buffer=st.integers(min_value=0, max_value=10),
+)
+def test_targeted_levels_are_the_plans_without_its_items(
+    stock: dict[str, Decimal],
+    shopify_now: dict[str, int | None],
+    known: set[str],
+    scoped: set[str] | None,
+    buffer: int,
+) -> None:
+    """The job learns which levels need in flight from targeted_levels, which must name
+    exactly the levels plan_inventory computes a target for (held, missing, scoped)."""
+    rows = [row(sku, str(qty)) for sku, qty in stock.items()]
+    levels = {
+        (sku, MAIN): level(now, item=sku, active=now is not None)
+        for sku, now in shopify_now.items()
+    }
+    result = plan(rows, levels, buffer=buffer, scope=scoped, known=known)
+    targeted = targeted_levels(
+        rows,
+        levels,
+        locations=LOCATIONS,
+        buffer=buffer,
+        scope_skus=scoped,
+        known_unleashed_skus=known,
+    )
+    assert targeted == result.targeted_skus
+    assert {(sku, gid) for gid, names in targeted.items() for sku in names} == result.targeted
+
+
+def test_unchanged_levels_share_equal_details_and_notes_stay_their_own() -> None:
+    """Equal details of unchanged levels are one dict (memory of a large catalogue); a
+    level missing from StockOnHand gets its note on a detail of its own."""
+    levels = {(sku, MAIN): level(5, item=sku) for sku in ("A", "B", "GONE")}
+    result = plan([row("A", "5"), row("B", "5")], levels, known={"GONE"})
+    by_key = {item.key: item for item in result.items}
+    assert by_key["A@MAIN"].detail is by_key["B@MAIN"].detail
+    assert "note" not in by_key["A@MAIN"].detail
+    assert by_key["GONE@MAIN"].action == "update"
+    assert by_key["GONE@MAIN"].detail["note"] == "not in StockOnHand: no stock transactions yet"

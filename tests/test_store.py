@@ -316,6 +316,10 @@ def test_links_round_trip(store: Store) -> None:
     assert store.link_by_remote("product", "nope") is None
     assert store.link("order", "#9999") is None
     assert (store.count_links("order"), store.count_links("product")) == (2, 2)
+    # Keys alone (a large catalogue's data is never decoded for them), of one kind only.
+    assert store.link_keys("product") == {"SKU-1", "SKU-2"}
+    assert store.link_keys("order") == {"#1001", "#1002"}
+    assert store.link_keys("nothing") == set()
 
 
 def test_pending_round_trip(store: Store) -> None:

@@ -66,7 +66,7 @@ import math
 import sys
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -86,6 +86,7 @@ from syncer.inventory.planner import (
     mutation_input,
     plan_inventory,
     safety_check,
+    targeted_levels,
 )
 from syncer.report import Item, RunReport
 
@@ -242,25 +243,63 @@ def level_row(item_id: str, location_gid: str, available: Any, tracked: Any) -> 
     )
 
 
+class LevelsAt(Mapping[StockKey, "LevelRow | list[LevelRow]"]):
+    """One location's levels as the planner takes them, (SKU, location gid) -> level(s),
+    read through the view's SKU -> level(s) dict instead of a tuple key per level."""
+
+    def __init__(self, location_gid: str, by_sku: Mapping[str, LevelRow | list[LevelRow]]):
+        self.location_gid = location_gid
+        self.by_sku = by_sku
+
+    def __getitem__(self, key: StockKey) -> LevelRow | list[LevelRow]:
+        if key[1] != self.location_gid:
+            raise KeyError(key)
+        return self.by_sku[key[0]]
+
+    def __iter__(self) -> Iterator[StockKey]:
+        return ((sku, self.location_gid) for sku in self.by_sku)
+
+    def __len__(self) -> int:
+        return len(self.by_sku)
+
+
 @dataclass
 class ShopifyView:
-    """What Shopify has for the SKUs in scope. A key holds its one level, or a list when
-    several inventory items carry the SKU there (rare), so a large catalogue costs no list
+    """What Shopify has for the SKUs in scope: location gid -> SKU -> its one level there,
+    or a list when several inventory items carry the SKU there (rare). Nested dicts and one
+    inventory item id string per item, so a large catalogue costs no tuple, list or id copy
     per level."""
 
-    levels: dict[StockKey, LevelRow | list[LevelRow]] = field(default_factory=dict)
-    skus: set[str] = field(default_factory=set)  # SKUs some Shopify variant carries
+    levels: dict[str, dict[str, LevelRow | list[LevelRow]]] = field(default_factory=dict)
+    added: int = 0  # levels taken so far
+
+    def carries(self, sku: str) -> bool:
+        """Whether some Shopify variant carries this SKU (a level read, active or not)."""
+        return any(sku in at_location for at_location in self.levels.values())
+
+    def at(self, location_gid: str) -> LevelsAt:
+        return LevelsAt(location_gid, self.levels.get(location_gid, {}))
 
     def add(self, sku: str, row: LevelRow) -> None:
         sku = sys.intern(sku)
-        self.skus.add(sku)
-        key = (sku, row.location_gid)
-        held = self.levels.get(key)
+        self.added += 1
+        for at_location in self.levels.values():
+            other = at_location.get(sku)
+            if (
+                isinstance(other, LevelRow)
+                and other.inventory_item_id == row.inventory_item_id
+                and other.inventory_item_id is not row.inventory_item_id
+            ):
+                # The same item at another location: keep one copy of its id.
+                row = replace(row, inventory_item_id=other.inventory_item_id)
+                break
+        at_location = self.levels.setdefault(row.location_gid, {})
+        held = at_location.get(sku)
         if held is None:
-            self.levels[key] = row
+            at_location[sku] = row
         elif isinstance(held, LevelRow):
             if held.inventory_item_id != row.inventory_item_id:
-                self.levels[key] = [held, row]
+                at_location[sku] = [held, row]
         elif all(r.inventory_item_id != row.inventory_item_id for r in held):
             held.append(row)
 
@@ -293,20 +332,16 @@ class InventoryRun:
         rows = self.drop_settled(rows, full)
         read_rows = list(rows)
 
-        linked = {str(link["key"]) for link in self.store.links(PRODUCT_LINK)}
+        # Interned: the SKUs the stock rows hold already, not a second copy of each.
+        linked = {sys.intern(key) for key in self.store.link_keys(PRODUCT_LINK)}
         view = self.read_shopify(locations, rows, full)
         unknown_items, rows = self.split_unknown(rows, view, linked)
-        # Plan once without in flight to learn which levels need it; nothing to read when
-        # every level in scope is held (or nothing changed).
-        plan = self.plan(locations, rows, view, {}, full, linked, unknown_items)
-        targeted = {sku for sku, _ in plan.targeted}
-        if targeted:
-            units = self.read_in_flight(locations, targeted)
-            if units:
-                # Let the first plan go before making the second: two at once would double
-                # the peak of a large run.
-                del plan
-                plan = self.plan(locations, rows, view, units, full, linked, unknown_items)
+        # Plan once without in flight to learn which levels need it (keeping only that);
+        # nothing to read when every level in scope is held (or nothing changed).
+        targeted = self.targeted(locations, rows, view, full, linked)
+        units = self.read_in_flight(locations, targeted) if targeted else {}
+        del targeted
+        plan = self.plan(locations, rows, view, units, full, linked, unknown_items)
 
         if not report.dry_run:
             stop = safety_check(
@@ -330,6 +365,53 @@ class InventoryRun:
             sort_keys=True,
         )
 
+    def plan_locations(
+        self,
+        locations: Mapping[str, str],
+        rows: Sequence[StockRow],
+        view: ShopifyView,
+        units: Mapping[StockKey, int],
+        full: set[str],
+        linked: set[str],
+    ) -> Iterator[InventoryPlan]:
+        """The plan of each location in turn, so a caller keeps only what it needs of one
+        before the next is made."""
+        scope = None if set(locations) <= full else {r.sku for r in rows}
+        for code, gid in locations.items():
+            yield plan_inventory(
+                [r for r in rows if r.warehouse_code == code],
+                view.at(gid),
+                locations={code: gid},
+                buffer=self.config.buffer,
+                in_flight=units,
+                scope_skus=None if code in full else scope,
+                known_unleashed_skus=linked,
+            )
+
+    def targeted(
+        self,
+        locations: Mapping[str, str],
+        rows: Sequence[StockRow],
+        view: ShopifyView,
+        full: set[str],
+        linked: set[str],
+    ) -> set[str]:
+        """The SKUs whose target the plan computes: only their in flight is read."""
+        scope = None if set(locations) <= full else {r.sku for r in rows}
+        skus: set[str] = set()
+        for code, gid in locations.items():
+            targeted = targeted_levels(
+                [r for r in rows if r.warehouse_code == code],
+                view.at(gid),
+                locations={code: gid},
+                buffer=self.config.buffer,
+                scope_skus=None if code in full else scope,
+                known_unleashed_skus=linked,
+            )
+            for at_location in targeted.values():
+                skus |= at_location
+        return skus
+
     def plan(
         self,
         locations: Mapping[str, str],
@@ -340,21 +422,17 @@ class InventoryRun:
         linked: set[str],
         unknown_items: Sequence[Item],
     ) -> InventoryPlan:
+        """The run's plan, without `targeted` (known already). The view's levels of each
+        location are let go once it is planned (nothing after the plan reads them), so its
+        items replace them rather than add."""
         plan = InventoryPlan(items=list(unknown_items))
-        for code, gid in locations.items():
-            part = plan_inventory(
-                [r for r in rows if r.warehouse_code == code],
-                {k: v for k, v in view.levels.items() if k[1] == gid},
-                locations={code: gid},
-                buffer=self.config.buffer,
-                in_flight=units,
-                scope_skus=None if code in full else {r.sku for r in rows},
-                known_unleashed_skus=linked,
-            )
+        parts = self.plan_locations(locations, rows, view, units, full, linked)
+        for gid, part in zip(locations.values(), parts, strict=True):
+            view.levels.pop(gid, None)
             plan.sets.extend(part.sets)
             plan.items.extend(part.items)
             plan.unmapped_rows += part.unmapped_rows
-            plan.targeted |= part.targeted
+            del part
         return plan
 
     # -- Unleashed stock -----------------------------------------------------------------------
@@ -477,7 +555,7 @@ class InventoryRun:
         # SKUs Unleashed lists that no paged location carries: a variant may still have them
         # (not stocked there); ask once so the planner can say which.
         missing = sorted(
-            {r.sku for r in rows if r.warehouse_code in paged and r.sku not in view.skus}
+            {r.sku for r in rows if r.warehouse_code in paged and not view.carries(r.sku)}
         )
         if missing:
             self.read_items(missing, {}, [locations[c] for c in paged], view)
@@ -486,12 +564,12 @@ class InventoryRun:
     def read_locations_bulk(self, location_gids: Sequence[str], view: ShopifyView) -> None:
         """Every level of these locations through one bulk operation (large catalogues);
         where bulk operations are refused (a token without access to them), by pages."""
-        before = len(view.skus)
+        before = view.added
         try:
             levels = self.ctx.shopify.bulk_inventory_levels(location_gids)
             self.take_levels(levels, view, "Reading Shopify levels (bulk operation)")
         except DataError as exc:
-            if len(view.skus) != before:
+            if view.added != before:
                 raise  # refused midway: nothing sensible to fall back to
             log.warning("bulk read of Shopify levels refused (%s); reading pages", exc)
             for gid in location_gids:
@@ -630,7 +708,7 @@ class InventoryRun:
         items: list[Item] = []
         kept: list[StockRow] = []
         for row in rows:
-            if row.sku in view.skus or row.sku in linked:
+            if row.sku in linked or view.carries(row.sku):
                 kept.append(row)
                 continue
             items.append(

@@ -14,6 +14,7 @@ import math
 import sys
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -110,9 +111,15 @@ class InventoryPlan:
     # StockOnHand rows for warehouses that `inventory.locations` does not map (or with no
     # warehouse at all: Unleashed's company-wide aggregate rows). Not ours to push.
     unmapped_rows: int = 0
-    # (SKU, location) pairs whose target was computed, so in-flight units change it. Levels
-    # held for another reason do not need in flight read at all.
-    targeted: set[StockKey] = field(default_factory=set)
+    # location gid -> SKUs whose target was computed there, so in-flight units change it.
+    # Levels held for another reason do not need in flight read at all. (Sets of SKUs, not
+    # of (SKU, location) tuples: a catalogue would cost a tuple per level.)
+    targeted_skus: dict[str, set[str]] = field(default_factory=dict)
+
+    @property
+    def targeted(self) -> set[StockKey]:
+        """The (SKU, location gid) pairs whose target was computed."""
+        return {(sku, gid) for gid, skus in self.targeted_skus.items() for sku in skus}
 
 
 # --- in flight -------------------------------------------------------------------------------
@@ -253,14 +260,69 @@ def plan_inventory(
     0 on a guess could empty a level someone keeps by hand, and holding it would fail every
     cron run, so it is reported `unchanged` with a note that says why nothing was written.
     """
+    return _plan(
+        unleashed,
+        shopify,
+        locations=locations,
+        buffer=buffer,
+        in_flight=in_flight,
+        scope_skus=scope_skus,
+        known_unleashed_skus=known_unleashed_skus,
+        build_items=True,
+    )
+
+
+def targeted_levels(
+    unleashed: Sequence[StockRow],
+    shopify: Mapping[StockKey, LevelRow | Sequence[LevelRow]],
+    *,
+    locations: Mapping[str, str],
+    buffer: int,
+    scope_skus: Collection[str] | None,
+    known_unleashed_skus: Collection[str] | None = None,
+) -> dict[str, set[str]]:
+    """`plan_inventory(...).targeted_skus` (location gid -> SKUs whose target is computed)
+    without building the plan's items: a job learns which levels need in flight before it
+    reads in flight, and a large catalogue's items would only be built to be thrown away."""
+    plan = _plan(
+        unleashed,
+        shopify,
+        locations=locations,
+        buffer=buffer,
+        in_flight={},
+        scope_skus=scope_skus,
+        known_unleashed_skus=known_unleashed_skus,
+        build_items=False,
+    )
+    return plan.targeted_skus
+
+
+def _plan(
+    unleashed: Sequence[StockRow],
+    shopify: Mapping[StockKey, LevelRow | Sequence[LevelRow]],
+    *,
+    locations: Mapping[str, str],
+    buffer: int,
+    in_flight: Mapping[StockKey, int],
+    scope_skus: Collection[str] | None,
+    known_unleashed_skus: Collection[str] | None,
+    build_items: bool,
+) -> InventoryPlan:
+    """plan_inventory; with `build_items` False only `targeted_skus` is complete."""
     if buffer < 0:
         raise ConfigError([Problem("inventory.buffer", f"is {buffer}", "use 0 or more")])
     _check_locations(locations)
     plan = InventoryPlan()
     levels, duplicates, skus_in_shopify = _index_levels(shopify)
     rows, failed = _unique_rows(unleashed, plan, locations)
+    # Equal details of unchanged levels are one dict: a catalogue repeats a few hundred.
+    details: dict[tuple[Any, ...], dict[str, Any]] = {}
     # Keys already reported: never report them again as missing from Unleashed.
-    seen = {(sku, locations[code]) for sku, code in failed if code in locations}
+    # location gid -> SKUs (no tuple per row).
+    seen: dict[str, set[str]] = {}
+    for sku, code in failed:
+        if code in locations:
+            seen.setdefault(locations[code], set()).add(sku)
     for row in rows:
         location_gid = locations.get(row.warehouse_code) if row.warehouse_code else None
         if location_gid is None:
@@ -268,29 +330,56 @@ def plan_inventory(
             continue
         if scope_skus is not None and row.sku not in scope_skus:
             continue
-        seen.add((row.sku, location_gid))
-        _plan_row(plan, row, location_gid, levels, duplicates, skus_in_shopify, buffer, in_flight)
+        seen.setdefault(location_gid, set()).add(row.sku)
+        _plan_row(
+            plan,
+            row,
+            location_gid,
+            levels,
+            duplicates,
+            skus_in_shopify,
+            buffer,
+            in_flight,
+            details if build_items else None,
+        )
 
     if scope_skus is None:
         warehouse_by_location = {gid: code for code, gid in locations.items()}
-        known = set(known_unleashed_skus or ())
+        known: Collection[str] = (
+            known_unleashed_skus
+            if isinstance(known_unleashed_skus, AbstractSet)
+            else frozenset(known_unleashed_skus or ())
+        )
         # Only levels that exist: an item with no level at a location is not stocked there.
         missing = sorted(
-            key
-            for key, level in levels.items()
-            if key[1] in warehouse_by_location
-            and key not in seen
-            and (key[0] in duplicates or level.available is not None)
+            (sku, location_gid)
+            for location_gid, at_location in levels.items()
+            if location_gid in warehouse_by_location
+            for sku, level in at_location.items()
+            if sku not in seen.get(location_gid, ())
+            and (sku in duplicates or level.available is not None)
         )
+        del seen
         for sku, location_gid in missing:
             warehouse = warehouse_by_location[location_gid]
             if sku in known and sku not in duplicates:
                 row = StockRow(sku, warehouse, Decimal(0))
+                # A pool of its own: this item's detail is its own, so the note can be added.
+                pool: dict[tuple[Any, ...], dict[str, Any]] | None = {} if build_items else None
                 _plan_row(
-                    plan, row, location_gid, levels, duplicates, skus_in_shopify, buffer, in_flight
+                    plan,
+                    row,
+                    location_gid,
+                    levels,
+                    duplicates,
+                    skus_in_shopify,
+                    buffer,
+                    in_flight,
+                    pool,
                 )
-                plan.items[-1].detail["note"] = "not in StockOnHand: no stock transactions yet"
-            else:
+                if build_items:
+                    plan.items[-1].detail["note"] = "not in StockOnHand: no stock transactions yet"
+            elif build_items:
                 _report_not_in_unleashed(plan, sku, warehouse, location_gid, levels, duplicates)
     return plan
 
@@ -299,12 +388,16 @@ def _plan_row(
     plan: InventoryPlan,
     row: StockRow,
     location_gid: str,
-    levels: Mapping[StockKey, LevelRow],
+    levels: Mapping[str, Mapping[str, LevelRow]],
     duplicates: Mapping[str, list[str]],
     skus_in_shopify: Collection[str],
     buffer: int,
     in_flight: Mapping[StockKey, int],
+    details: dict[tuple[Any, ...], dict[str, Any]] | None,
 ) -> None:
+    """Plan one row's level. Unchanged levels share equal details through `details`, so
+    an unchanged item's detail is replaced, never changed in place. With `details` None only
+    `targeted_skus` is kept (targeted_levels) once the level is known to be targeted."""
     key = f"{row.sku}@{row.warehouse_code}"
     if row.sku in duplicates:
         plan.items.append(_duplicate_item(key, row.sku, duplicates[row.sku]))
@@ -324,15 +417,17 @@ def _plan_row(
     if not row.available.is_finite():
         plan.items.append(_absurd_item(key, row, "is not a number"))
         return
-    level = levels.get((row.sku, location_gid))
+    level = levels.get(location_gid, {}).get(row.sku)
     problem = _unwritable_reason(row.sku, location_gid, level)
     if problem is not None or level is None or level.available is None:
         plan.items.append(
             Item("stock", key, "hold", {"unleashed_available": str(row.available)}, error=problem)
         )
         return
-    plan.targeted.add((row.sku, location_gid))
-    units_in_flight = in_flight.get((row.sku, location_gid), 0)
+    plan.targeted_skus.setdefault(location_gid, set()).add(row.sku)
+    if details is None:
+        return
+    units_in_flight = in_flight.get((row.sku, location_gid), 0) if in_flight else 0
     target = target_quantity(row.available, buffer, units_in_flight)
     if target > SHOPIFY_MAX_QUANTITY:
         # One such quantity would make Shopify reject its whole batch of up to 250 levels.
@@ -340,21 +435,32 @@ def _plan_row(
             _absurd_item(key, row, f"gives a level above Shopify's limit {SHOPIFY_MAX_QUANTITY}")
         )
         return
-    detail = {
-        "shopify_now": level.available,
-        # Interned: quantities repeat across a catalogue, and every item keeps its detail.
-        "unleashed_available": sys.intern(str(row.available)),
-        "buffer": buffer,
-        "in_flight": units_in_flight,
-        "target": target,
-    }
+    # Interned: quantities repeat across a catalogue, and every item keeps its detail.
+    unleashed_available = sys.intern(str(row.available))
     if target == level.available:
+        shared = (level.available, unleashed_available, buffer, units_in_flight, target)
+        detail = details.get(shared)
+        if detail is None:
+            detail = details[shared] = _level_detail(*shared)
         plan.items.append(Item("stock", key, "unchanged", detail))
         return
+    detail = _level_detail(level.available, unleashed_available, buffer, units_in_flight, target)
     plan.sets.append(
         SetQuantity(level.inventory_item_id, location_gid, target, level.available, key)
     )
     plan.items.append(Item("stock", key, "update", detail))
+
+
+def _level_detail(
+    shopify_now: int, unleashed_available: str, buffer: int, in_flight_units: int, target: int
+) -> dict[str, Any]:
+    return {
+        "shopify_now": shopify_now,
+        "unleashed_available": unleashed_available,
+        "buffer": buffer,
+        "in_flight": in_flight_units,
+        "target": target,
+    }
 
 
 def _absurd_item(key: str, row: StockRow, problem: str) -> Item:
@@ -394,14 +500,14 @@ def _report_not_in_unleashed(
     sku: str,
     warehouse: str,
     location_gid: str,
-    levels: Mapping[StockKey, LevelRow],
+    levels: Mapping[str, Mapping[str, LevelRow]],
     duplicates: Mapping[str, list[str]],
 ) -> None:
     key = f"{sku}@{warehouse}"
     if sku in duplicates:
         plan.items.append(_duplicate_item(key, sku, duplicates[sku]))
         return
-    level = levels[(sku, location_gid)]
+    level = levels[location_gid][sku]
     plan.items.append(
         Item(
             "stock",
@@ -430,10 +536,10 @@ def _duplicate_item(key: str, sku: str, inventory_item_ids: list[str]) -> Item:
 
 def _index_levels(
     shopify: Mapping[StockKey, LevelRow | Sequence[LevelRow]],
-) -> tuple[dict[StockKey, LevelRow], dict[str, list[str]], Collection[str]]:
-    """Single level per key, the SKUs that map to more than one inventory item, and every SKU
-    some level carries."""
-    levels: dict[StockKey, LevelRow] = {}
+) -> tuple[dict[str, dict[str, LevelRow]], dict[str, list[str]], Collection[str]]:
+    """Single level per location and SKU (location gid -> SKU -> level: no tuple per level),
+    the SKUs that map to more than one inventory item, and every SKU some level carries."""
+    levels: dict[str, dict[str, LevelRow]] = {}
     # One item per SKU is the rule; a set is built only for the SKUs that break it, so a
     # large catalogue does not cost a set per SKU.
     first_item: dict[str, str] = {}
@@ -447,7 +553,7 @@ def _index_levels(
             if first != item_id:
                 items_by_sku.setdefault(sku, {first}).add(item_id)
         if rows:
-            levels[key] = rows[0]
+            levels.setdefault(key[1], {})[sku] = rows[0]
     duplicates = {sku: sorted(ids) for sku, ids in items_by_sku.items()}
     return levels, duplicates, first_item.keys()
 
@@ -455,16 +561,24 @@ def _index_levels(
 def _unique_rows(
     unleashed: Sequence[StockRow], plan: InventoryPlan, locations: Mapping[str, str]
 ) -> tuple[list[StockRow], set[tuple[str, str]]]:
-    """Drop repeated identical rows (page overlap); fail a SKU@WAREHOUSE listed with two values."""
-    by_key: dict[tuple[str, str], StockRow] = {}
+    """Drop repeated identical rows (page overlap); fail a SKU@WAREHOUSE listed with two values.
+    Rows keep the order of their first listing."""
+    # warehouse -> SKU -> first row: no tuple per row.
+    first_rows: dict[str, dict[str, StockRow]] = {}
+    unique: list[StockRow] = []
     conflicting: dict[tuple[str, str], list[StockRow]] = {}
     for row in unleashed:
-        key = (row.sku, row.warehouse_code)
-        first = by_key.setdefault(key, row)
-        if first is not row and not _same_quantity(first.available, row.available):
-            conflicting.setdefault(key, [first]).append(row)
+        at_warehouse = first_rows.setdefault(row.warehouse_code, {})
+        first = at_warehouse.get(row.sku)
+        if first is None:
+            at_warehouse[row.sku] = row
+            unique.append(row)
+        elif not _same_quantity(first.available, row.available):
+            conflicting.setdefault((row.sku, row.warehouse_code), [first]).append(row)
+    del first_rows
+    if conflicting:
+        unique = [r for r in unique if (r.sku, r.warehouse_code) not in conflicting]
     for (sku, warehouse), rows in conflicting.items():
-        del by_key[(sku, warehouse)]
         if warehouse not in locations:
             plan.unmapped_rows += 1
             continue
@@ -478,7 +592,7 @@ def _unique_rows(
                 "different AvailableQty; nothing written, re-run to read it again",
             )
         )
-    return list(by_key.values()), set(conflicting)
+    return unique, set(conflicting)
 
 
 def _same_quantity(a: Decimal, b: Decimal) -> bool:

@@ -77,8 +77,9 @@ SHOPIFY_SCAN_THRESHOLD = 1250
 # ~166 variants under the 1,000-point cost limit, so 1,000 variants already take 7 pages, and
 # the bulk read's fixed ~5 requests and polling delay stop mattering.
 SHOPIFY_BULK_THRESHOLD = 1000
-# Links are stored in batches of this many rows, so their JSON is never all in memory at once.
-LINKS_PER_WRITE = 1000
+# Links are stored in batches of this many rows, so their JSON is never all in memory at once
+# (a batch's rows and their JSON coexist: ~1.6 KB a row; 250 keeps that well under 1 MB).
+LINKS_PER_WRITE = 250
 _NAMESPACE = uuid.UUID("0b8f6f0e-3f9c-4a53-9d7e-5c2a1e6b7d42")
 _SLUG = re.compile(r"[^a-z0-9]+")
 

@@ -18,7 +18,7 @@ that side. Incremental runs fetch both sides' records for the changed SKUs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -97,18 +97,64 @@ def _display(name: str, value: object) -> str | None:
 
 def _index(
     records: Iterable[Projection], side: Side
-) -> tuple[dict[str, tuple[Projection, ...]], list[Projection]]:
-    """Records by SKU (tuples: a whole catalogue is indexed, nearly all of one record)."""
-    by_sku: dict[str, tuple[Projection, ...]] = {}
+) -> tuple[dict[str, Projection | tuple[Projection, ...]], list[Projection]]:
+    """Records by SKU: the record itself, or a tuple of them when the SKU repeats (a whole
+    catalogue is indexed, nearly all of one record: no tuple each)."""
+    by_sku: dict[str, Projection | tuple[Projection, ...]] = {}
     unkeyed: list[Projection] = []
     for record in records:
         if record.side != side:
             raise ValueError(f"a {record.side} record was passed as the {side} side")
         if record.sku is None:
             unkeyed.append(record)
+            continue
+        held = by_sku.get(record.sku)
+        if held is None:
+            by_sku[record.sku] = record
         else:
-            by_sku[record.sku] = (*by_sku.get(record.sku, ()), record)
+            by_sku[record.sku] = (*_records(held), record)
     return by_sku, unkeyed
+
+
+def _records(held: Projection | tuple[Projection, ...] | None) -> tuple[Projection, ...]:
+    if held is None:
+        return ()
+    return held if isinstance(held, tuple) else (held,)
+
+
+class SyncedValues(Mapping[str, Mapping[str, str]]):
+    """sku -> the complete last-synced dict to store for it: the earlier values with the
+    master record's selected fields over them. Each dict is built when asked for (the caller
+    stores them in batches), so a whole catalogue's plan holds one record reference per SKU
+    rather than a dict of strings per SKU. The records are frozen and the earlier values are
+    not changed during a run, so a dict is the same whenever it is built."""
+
+    def __init__(self, fields: tuple[str, ...], last_synced: Mapping[str, Mapping[str, str]]):
+        self.fields = fields
+        self.last_synced = last_synced
+        self.masters: dict[str, Projection] = {}
+        # Each distinct stored string once: prices and weights repeat across a catalogue.
+        self.texts: dict[str, str] = {}
+
+    def add(self, sku: str, master: Projection) -> None:
+        self.masters[sku] = master
+
+    def __getitem__(self, sku: str) -> dict[str, str]:
+        master = self.masters[sku]
+        stored = dict(self.last_synced.get(sku) or {})
+        for name in self.fields:
+            text = to_store(name, master.value(name))
+            stored[name] = self.texts.setdefault(text, text)
+        return stored
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.masters)
+
+    def __len__(self) -> int:
+        return len(self.masters)
+
+    def __contains__(self, sku: object) -> bool:
+        return sku in self.masters
 
 
 def _hold(key: str, reason: str, **detail: Any) -> Item:
@@ -138,7 +184,11 @@ class _Builder:
     last_synced: Mapping[str, Mapping[str, str]]
     writes: list[ProductWrite] = field(default_factory=list)
     items: list[Item] = field(default_factory=list)
-    synced: dict[str, dict[str, str]] = field(default_factory=dict)
+    synced: SyncedValues = field(init=False)
+    no_detail: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.synced = SyncedValues(self.fields, self.last_synced)
 
     @property
     def target(self) -> Side:
@@ -173,9 +223,7 @@ class _Builder:
         return reasons
 
     def store_values(self, sku: str, master: Projection) -> None:
-        stored = dict(self.last_synced.get(sku) or {})
-        stored.update({name: to_store(name, master.value(name)) for name in self.fields})
-        self.synced[sku] = stored
+        self.synced.add(sku, master)
 
     def create(self, sku: str, master: Projection) -> None:
         if master.obsolete:
@@ -268,7 +316,9 @@ class _Builder:
         if drift:
             self.items.append(Item("product", sku, "drift", drift))
         if not changes and not drift:
-            self.items.append(Item("product", sku, "unchanged"))
+            # One empty detail for every unchanged item of the plan (a catalogue of them);
+            # nothing adds to an unchanged item's detail.
+            self.items.append(Item("product", sku, "unchanged", self.no_detail))
         self.store_values(sku, master)
 
 
@@ -307,13 +357,13 @@ def plan(
         builder.items.append(_hold(record.label, "; ".join(reasons), ids=dict(record.ids)))
 
     known = duplicates or {}
-    skus = sorted(set(master_by_sku) | set(other_by_sku))
+    skus = sorted(master_by_sku.keys() | other_by_sku.keys())  # one set, not three
     if scope is not None:
         skus = [sku for sku in skus if sku in scope]
     for sku in skus:
         records: dict[Side, tuple[Projection, ...]] = {
-            master_side: master_by_sku.get(sku, ()),
-            target: other_by_sku.get(sku, ()),
+            master_side: _records(master_by_sku.get(sku)),
+            target: _records(other_by_sku.get(sku)),
         }
         if any(len(records[side]) > 1 or sku in known.get(side, set()) for side in SIDES):
             counts = {side: len(records[side]) for side in SIDES}
