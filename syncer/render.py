@@ -184,6 +184,9 @@ def run_summary(console: Console, report: RunReport) -> None:
             )
 
 
+RUNS_TABLE_WIDTH = 150  # the runs table's columns fit whole from this console width on
+
+
 def runs_table(console: Console, runs: list[dict[str, Any]]) -> None:
     if not runs:
         console.print("No runs recorded yet: try `syncer sync all --dry-run`.")
@@ -211,10 +214,9 @@ def runs_table(console: Console, runs: list[dict[str, Any]]) -> None:
             column.replace("_", " "), no_wrap=column in ("id", "job", "started_at", "status")
         )
     for run in runs:
-        style = {"ok": "green", "partial": "yellow", "failed": "red"}.get(run["status"], "")
         table.add_row(
             *[
-                f"[{style}]{run[c]}"
+                f"[{_status_style(run)}]{run[c]}"
                 if c == "status"
                 else _text(run[c])
                 if run[c] is not None
@@ -222,7 +224,26 @@ def runs_table(console: Console, runs: list[dict[str, Any]]) -> None:
                 for c in columns
             ]
         )
-    console.print(table)
+    if console.width >= RUNS_TABLE_WIDTH:
+        console.print(table)
+        return
+    # Too narrow for 13 columns (an 80-column terminal, cron mail): rich would cut the
+    # headers and squeeze the counts to nothing, so each run becomes a line instead.
+    console.print("[bold]Recent runs[/bold]")
+    for run in runs:
+        dry = " (dry run)" if run["dry_run"] else ""
+        counts = ", ".join(f"{run[c]} {c}" for c in ("created", "updated", "unchanged", "held"))
+        console.print(
+            f"#{run['id']} {run['job']} {run['started_at']} "
+            f"[{_status_style(run)}]{run['status']}[/]{dry}: {counts}, {run['failed']} failed; "
+            f"calls {run['shopify_calls']} Shopify + {run['unleashed_calls']} Unleashed"
+        )
+        if run["error"]:
+            console.print("  " + escape(str(run["error"])))
+
+
+def _status_style(run: dict[str, Any]) -> str:
+    return {"ok": "green", "partial": "yellow", "failed": "red"}.get(run["status"], "none")
 
 
 def run_detail(console: Console, run: dict[str, Any], items: list[dict[str, Any]]) -> None:

@@ -436,9 +436,9 @@ def test_status_json(runner: CliRunner, config_file: Path, store_of: Store) -> N
 # -- render --------------------------------------------------------------------------------------
 
 
-def capture() -> tuple[Console, io.StringIO]:
+def capture(width: int = 120) -> tuple[Console, io.StringIO]:
     buffer = io.StringIO()
-    return Console(file=buffer, width=120, highlight=False), buffer
+    return Console(file=buffer, width=width, highlight=False), buffer
 
 
 def test_plan_table_orders() -> None:
@@ -533,7 +533,7 @@ def test_plan_table_nothing_to_change() -> None:
 
 def test_runs_table_and_run_detail(store_of: Store) -> None:
     first = record_runs(store_of)
-    console, out = capture()
+    console, out = capture(render.RUNS_TABLE_WIDTH)
     render.runs_table(console, store_of.runs())
     text = out.getvalue()
     assert "Recent runs" in text
@@ -555,6 +555,13 @@ def test_runs_table_and_run_detail(store_of: Store) -> None:
         "2",
         "5",
     ]
+    console, out = capture(80)
+    render.runs_table(console, store_of.runs())
+    assert out.getvalue().splitlines()[0] == "Recent runs"
+    assert (
+        f"#{first.run_id} orders 2026-11-26T10:00:00Z partial: 1 created, 0 updated, 0 "
+        "unchanged, 1 held, 0 failed; calls 2 Shopify + 5 Unleashed"
+    ) in " ".join(out.getvalue().split())  # as one line, however the console wrapped it
     console, out = capture()
     render.runs_table(console, [])
     assert "No runs recorded yet" in out.getvalue()
