@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,9 +22,17 @@ from syncer.report import RunReport
 log = logging.getLogger("syncer")
 
 
+# Width when the output is not a terminal (cron mail, a log file, a pipe) and COLUMNS does not
+# say: rich's 80 would cut order numbers and customers in plan tables and wrap each summary line.
+UNBOUNDED_WIDTH = 160
+
+
 def make_console(*, stderr: bool = False) -> Console:
     """The console every command prints through (errors go to stderr)."""
-    return Console(highlight=False, soft_wrap=False, stderr=stderr)
+    console = Console(highlight=False, soft_wrap=False, stderr=stderr)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = UNBOUNDED_WIDTH
+    return console
 
 
 def error_lines(console: Console, message: str) -> None:
