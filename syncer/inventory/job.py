@@ -365,27 +365,28 @@ class InventoryRun:
             sort_keys=True,
         )
 
-    def plan_locations(
+    def per_location(
         self,
         locations: Mapping[str, str],
         rows: Sequence[StockRow],
         view: ShopifyView,
-        units: Mapping[StockKey, int],
         full: set[str],
         linked: set[str],
-    ) -> Iterator[InventoryPlan]:
-        """The plan of each location in turn, so a caller keeps only what it needs of one
-        before the next is made."""
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(location gid, planner arguments) for each mapped location: the planner runs one
+        location at a time, so a caller keeps only what it needs of one before the next."""
         scope = None if set(locations) <= full else {r.sku for r in rows}
         for code, gid in locations.items():
-            yield plan_inventory(
-                [r for r in rows if r.warehouse_code == code],
-                view.at(gid),
-                locations={code: gid},
-                buffer=self.config.buffer,
-                in_flight=units,
-                scope_skus=None if code in full else scope,
-                known_unleashed_skus=linked,
+            yield (
+                gid,
+                {
+                    "unleashed": [r for r in rows if r.warehouse_code == code],
+                    "shopify": view.at(gid),
+                    "locations": {code: gid},
+                    "buffer": self.config.buffer,
+                    "scope_skus": None if code in full else scope,
+                    "known_unleashed_skus": linked,
+                },
             )
 
     def targeted(
@@ -397,18 +398,9 @@ class InventoryRun:
         linked: set[str],
     ) -> set[str]:
         """The SKUs whose target the plan computes: only their in flight is read."""
-        scope = None if set(locations) <= full else {r.sku for r in rows}
         skus: set[str] = set()
-        for code, gid in locations.items():
-            targeted = targeted_levels(
-                [r for r in rows if r.warehouse_code == code],
-                view.at(gid),
-                locations={code: gid},
-                buffer=self.config.buffer,
-                scope_skus=None if code in full else scope,
-                known_unleashed_skus=linked,
-            )
-            for at_location in targeted.values():
+        for _, arguments in self.per_location(locations, rows, view, full, linked):
+            for at_location in targeted_levels(**arguments).values():
                 skus |= at_location
         return skus
 
@@ -426,8 +418,9 @@ class InventoryRun:
         location are let go once it is planned (nothing after the plan reads them), so its
         items replace them rather than add."""
         plan = InventoryPlan(items=list(unknown_items))
-        parts = self.plan_locations(locations, rows, view, units, full, linked)
-        for gid, part in zip(locations.values(), parts, strict=True):
+        for gid, arguments in self.per_location(locations, rows, view, full, linked):
+            part = plan_inventory(**arguments, in_flight=units)
+            del arguments
             view.levels.pop(gid, None)
             plan.sets.extend(part.sets)
             plan.items.extend(part.items)
