@@ -156,11 +156,11 @@ def test_rerun_without_change_sends_nothing_and_reads_incrementally(
 ) -> None:
     boxes = sandboxes
     result = sync(config)
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code == 0, result.output
     before = set_calls(boxes)
     stock_reads = len(boxes.unleashed_server.requests("StockOnHand"))
     result = sync(config)
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code == 0, result.output
     assert set_calls(boxes) == before
     run, items = last_items(config)
     assert all(item["action"] != "update" for item in items.values())
@@ -196,7 +196,7 @@ def test_dry_run_writes_nothing(sandboxes: Sandboxes, config: Path) -> None:
     boxes.unleashed.set_stock(sku, "MAIN", 40)
     before = boxes.shopify.quantities(sku, "MAIN")
     result = sync(config, "inventory", "--dry-run")
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code == 0, result.output
     assert "inventory: planned changes" in result.output
     assert set_calls(boxes) == 0
     assert boxes.shopify.quantities(sku, "MAIN") == before
@@ -244,7 +244,7 @@ def test_safety_stop_then_force(
     assert run["status"] == "failed"
     assert "max_changes" in run["error"]
     result = sync(path, "inventory", "--force")
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code == 0, result.output
     assert set_calls(sandboxes) >= 1
 
 
@@ -272,7 +272,7 @@ def run_requests(boxes: Sandboxes, config: Path, *args: str) -> dict[str, Any]:
     shopify_seen = len(boxes.shopify_server.requests())
     unleashed_seen = len(boxes.unleashed_server.requests())
     result = sync(config, "inventory", *args)
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code == 0, result.output
     run, items = last_items(config)
     return {
         **run,
@@ -332,7 +332,7 @@ def test_in_flight_search_by_sku_matches_the_full_listing(
 ) -> None:
     """The `sku:` searches give the changed SKUs the same in-flight units as every open order."""
     boxes = sandboxes
-    assert sync(config).exit_code in (0, 1)
+    assert sync(config).exit_code == 0
     sku = next(
         line.sku
         for order in boxes.shopify.orders.values()
@@ -391,7 +391,7 @@ def test_concurrent_change_is_caught_and_resent_under_a_new_key(
     sandboxes: Sandboxes, config: Path
 ) -> None:
     boxes = sandboxes
-    assert sync(config).exit_code in (0, 1)
+    assert sync(config).exit_code == 0
     (sku,) = free_skus(boxes, 1)
     boxes.unleashed.set_stock(sku, "MAIN", 30)
     now = boxes.shopify.quantities(sku, "MAIN")["available"]
@@ -412,7 +412,7 @@ def test_concurrent_change_is_caught_and_resent_under_a_new_key(
     calls = set_calls(boxes)
     result = sync(config)
     seller.join()
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code == 0, result.output
     assert set_calls(boxes) == calls + 2  # the stale call, then the fresh one
     # 30 - buffer 2 = 28, less the 2 units taken meanwhile: never oversell.
     assert boxes.shopify.quantities(sku, "MAIN")["available"] == 26
@@ -429,14 +429,14 @@ def test_lost_reply_is_retried_with_the_same_key_and_applied_once(
     sandboxes: Sandboxes, config: Path, fast_retries: None
 ) -> None:
     boxes = sandboxes
-    assert sync(config).exit_code in (0, 1)
+    assert sync(config).exit_code == 0
     (sku,) = free_skus(boxes, 1)
     boxes.unleashed.set_stock(sku, "MAIN", 33)
     groups = len(boxes.shopify.written(SET))
     calls = set_calls(boxes)
     boxes.shopify_server.faults.add(Fault("lost_reply", match=SET))
     result = sync(config)
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code == 0, result.output
     assert set_calls(boxes) == calls + 2
     assert len(boxes.shopify.written(SET)) == groups + 1
     assert boxes.shopify.quantities(sku, "MAIN")["available"] == 31
@@ -448,7 +448,7 @@ def test_call_in_doubt_after_a_failed_run_is_resent_identically_next_run(
     sandboxes: Sandboxes, config: Path, fast_retries: None
 ) -> None:
     boxes = sandboxes
-    assert sync(config).exit_code in (0, 1)
+    assert sync(config).exit_code == 0
     (sku,) = free_skus(boxes, 1)
     boxes.unleashed.set_stock(sku, "MAIN", 44)
     groups = len(boxes.shopify.written(SET))
@@ -462,7 +462,7 @@ def test_call_in_doubt_after_a_failed_run_is_resent_identically_next_run(
     first_body = json.loads(boxes.shopify_server.requests(SET)[-1].body)
 
     result = sync(config)
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code == 0, result.output
     replay = json.loads(boxes.shopify_server.requests(SET)[-1].body)
     assert pending["key"] in replay["query"]
     assert replay == first_body
@@ -526,11 +526,12 @@ def test_scale_ten_thousand_skus_two_locations(
     polls = [r for r in log if r.description.endswith(" node")]
     downloads = [r for r in log if "/_bulk/" in r.description]
     assert len(starts) == 1
-    assert 1 <= len(polls) <= 5
+    assert polls  # how many depends on how long the operation runs, not on syncer
     assert len(downloads) == 1
     bulk_requests = len(starts) + len(polls) + len(downloads)
     shopify_total = len(log)
-    assert shopify_total < 130  # batches of 250 and one bulk read, never one request per SKU
+    # Batches of 250 and one bulk read, never one request per SKU.
+    assert shopify_total - len(polls) < 130
     sample = skus[::997]
     for sku in sample:
         for code in ("MAIN", "WEST"):
@@ -562,7 +563,7 @@ def test_a_refused_bulk_read_of_levels_falls_back_to_pages(
     monkeypatch.setattr(job, "BULK_THRESHOLD", 1)
     monkeypatch.setattr(ShopifyClient, "bulk_inventory_levels", refused)
     result = sync(config, "inventory", "--full")
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     pages = [r for r in sandboxes.shopify_server.requests() if "inventoryLevels(" in r.body]
     assert pages, "levels were read by pages"

@@ -230,6 +230,7 @@ class ShopifyClient:
         redactor: Redactor,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         session: requests.Session | None = None,
     ) -> None:
         if not access_token and not (client_id and client_secret):
@@ -254,6 +255,9 @@ class ShopifyClient:
             sleep=sleep,
         )
         self.sleep = sleep
+        # Seconds on a steady clock, for the cost bucket's refill and the token's lifetime;
+        # injected so tests can move time without waiting for it.
+        self.clock = clock
         self._static_token = access_token
         self._token: str | None = access_token
         self._expires_at: float | None = None
@@ -309,7 +313,7 @@ class ShopifyClient:
         lifetime = float(body.get("expires_in") or 86399)
         self._token = token
         self._lifetime = lifetime
-        self._expires_at = time.time() + lifetime
+        self._expires_at = self.clock() + lifetime
         log.debug("shopify: new access token, valid %.0fs", lifetime)
 
     def _auth_headers(self) -> dict[str, str]:
@@ -317,7 +321,7 @@ class ShopifyClient:
             with self._lock:
                 margin = min(RENEW_MARGIN, (self._lifetime or 0) / 2)
                 if self._token is None or (
-                    self._expires_at is not None and self._expires_at - time.time() < margin
+                    self._expires_at is not None and self._expires_at - self.clock() < margin
                 ):
                     self._renew_token()
         return {"X-Shopify-Access-Token": self._token or ""}
@@ -331,7 +335,7 @@ class ShopifyClient:
                 float(status["maximumAvailable"]),
                 float(status["currentlyAvailable"]),
                 float(status["restoreRate"]),
-                time.monotonic(),
+                self.clock(),
             )
         except (KeyError, TypeError, ValueError):
             return
@@ -343,7 +347,7 @@ class ShopifyClient:
         maximum, available, rate, stamp = self._throttle
         if rate <= 0:
             return
-        now_available = min(maximum, available + (time.monotonic() - stamp) * rate)
+        now_available = min(maximum, available + (self.clock() - stamp) * rate)
         needed = min(cost, maximum)
         if needed > now_available:
             self.sleep((needed - now_available) / rate)
