@@ -28,6 +28,7 @@ from syncer.alerting import (
     shop_label,
 )
 from syncer.config import Config
+from syncer.errors import ApiError
 from syncer.http import HttpClient, Redactor, RetryPolicy
 from syncer.store import Store
 
@@ -143,14 +144,14 @@ class Notifier:
         body = json.dumps({"text": text})
         return self._send("POST", url, "webhook.post", body)
 
-    def ping(self, exit_code: int) -> Delivery | None:
+    def ping(self, exit_code: int, *, log_failure: bool = True) -> Delivery | None:
         """GET the ping URL, or its /fail twin after a non-zero exit. Never raises."""
         url = self.alerts.ping_url
         if not url:
             return None
         target = url if exit_code == 0 else url.rstrip("/") + "/fail"
         delivery = self._send("GET", target, "ping.get", None)
-        if not delivery.ok:
+        if not delivery.ok and log_failure:
             log.warning("alert ping failed twice (%s)", delivery.answer)
         return delivery
 
@@ -161,7 +162,7 @@ class Notifier:
             if self.alerts.webhook_url
             else None
         )
-        return [("webhook", webhook), ("ping", self.ping(0))]
+        return [("webhook", webhook), ("ping", self.ping(0, log_failure=False))]
 
     def _send(self, method: str, url: str, kind: str, body: str | None) -> Delivery:
         """Send once, and once more after a failure of any kind."""
@@ -177,8 +178,13 @@ class Notifier:
                     retry_safe=True,
                     ok_status=range(200, 300),
                 )
+            except ApiError as exc:
+                answer = self.redact(f"HTTP {exc.status}: {exc}" if exc.status else str(exc))
+                if attempt == 1:
+                    self.sleep(RETRY_DELAY)
+                continue
             except Exception as exc:
-                answer = self.redact(str(exc))
+                answer = self.redact(f"{type(exc).__name__}: {exc}")
                 if attempt == 1:
                     self.sleep(RETRY_DELAY)
                 continue
