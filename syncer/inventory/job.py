@@ -168,7 +168,7 @@ def resolve_locations(
         problems.append(
             Problem(
                 f"inventory.locations.{code}",
-                reason,
+                reason or f"Shopify has no location {wanted!r}",
                 "use the name or gid of one of the shop's locations: "
                 + (", ".join(repr(n) for n in names) or "the shop lists none"),
             )
