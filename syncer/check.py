@@ -26,6 +26,7 @@ from typing import Any, Literal, TypeVar
 from syncer.config import Config
 from syncer.engine import Context
 from syncer.errors import ApiError, CredentialsError, RetryLater
+from syncer.locations import find_location
 
 Status = Literal["ok", "warn", "fail"]
 CheckResult = tuple[Status, str, str]
@@ -315,12 +316,10 @@ def location_checks(
         warehouse_problem = _warehouse_problem(code, warehouses)
         if warehouse_problem:
             problems.append(warehouse_problem + "; fix the key under inventory.locations")
-        location = next(
-            (loc for loc in locations if target in (loc.get("name"), loc.get("id"))), None
-        )
+        location, reason = find_location(target, locations)
         if location is None:
             problems.append(
-                f"Shopify has no location {target!r}; use one of these names (or its gid): "
+                f"{reason}; use one of these names (or its gid): "
                 f"{_sample([repr(n) for n in active])}"
             )
         elif not location.get("isActive"):

@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from syncer import __version__, render
+from syncer.alerts import Notifier
 from syncer.config import Config, load_config
 from syncer.engine import Context, JobFunction, Options, run_job
 from syncer.errors import SyncerError, UsageError
@@ -43,6 +44,7 @@ class State:
         self.console = render.make_console()
         self.errors = render.make_console(stderr=True)
         self._config: Config | None = None
+        self._notifier: Notifier | None = None
 
     @property
     def config_file(self) -> Path:
@@ -53,6 +55,11 @@ class State:
             self._config = load_config(self.config_file)
             _redact_logs(Redactor(self._config.secrets()))
         return self._config
+
+    def notifier(self) -> Notifier:
+        if self._notifier is None:
+            self._notifier = Notifier(self.config())
+        return self._notifier
 
     def context(self, store: Store) -> Context:
         ctx = Context(config=self.config(), store=store)
@@ -133,7 +140,8 @@ def _enabled(config: Config, job: str) -> bool:
 
 
 def _run_jobs(state: State, jobs: list[str], options: Options) -> int:
-    """Run jobs in order under the lock; the exit code is the worst of the jobs'."""
+    """Run jobs in order under the lock; the exit code is the worst of the jobs'. After each
+    real run the webhook hears what it calls for (the report is already stored then)."""
     config = state.config()
     store = Store(config.state.path)
     worst = EXIT_OK
@@ -141,19 +149,46 @@ def _run_jobs(state: State, jobs: list[str], options: Options) -> int:
         with store.locked():
             context = state.context(store)
             for job in jobs:
+                before = store.latest_run_id(job)
                 try:
                     report = run_job(context, job, _job_function(job), options)
                 except SyncerError as exc:
                     render.error_lines(state.errors, f"{job}: {exc}")
                     worst = max(worst, exc.exit_code)
+                    _alert(state, store, job, before, exc.exit_code, options)
                     continue
                 if options.dry_run:
                     render.plan_table(state.console, report)
                 render.run_summary(state.console, report)
                 worst = max(worst, report.exit_code)
+                _alert(state, store, job, before, report.exit_code, options)
     finally:
         store.close()
     return worst
+
+
+def _alert(
+    state: State, store: Store, job: str, before: int | None, code: int, options: Options
+) -> None:
+    """The webhook message of the run the job just recorded, if it recorded one."""
+    if options.dry_run:
+        return
+    run_id = store.latest_run_id(job)
+    if run_id is not None and run_id != before:
+        state.notifier().after_run(store, job, run_id, code)
+
+
+def _sync(state: State, jobs: list[str], options: Options) -> None:
+    """Run a sync command to its exit code, and ping the monitor with it on the way out."""
+    try:
+        code = _run_jobs(state, jobs, options)
+    except SyncerError as exc:
+        if not options.dry_run:
+            state.notifier().ping(exc.exit_code)
+        raise
+    if not options.dry_run:
+        state.notifier().ping(code)
+    sys.exit(code)
 
 
 def _check_enabled(state: State, job: str) -> None:
@@ -179,7 +214,7 @@ def sync_orders(state: State, dry_run: bool, since: str | None, limit: int | Non
     """Send paid Shopify orders to Unleashed as sales orders, exactly once."""
     _check_enabled(state, "orders")
     options = Options(dry_run=dry_run, since=_parse_since(since), limit=limit)
-    sys.exit(_run_jobs(state, ["orders"], options))
+    _sync(state, ["orders"], options)
 
 
 @sync.command("products")
@@ -196,7 +231,7 @@ def sync_products(
     """Copy product data one way, from the `master:` side; report drift."""
     _check_enabled(state, "products")
     options = Options(dry_run=dry_run, full=full, force=force, overwrite_drift=overwrite_drift)
-    sys.exit(_run_jobs(state, ["products"], options))
+    _sync(state, ["products"], options)
 
 
 @sync.command("inventory")
@@ -207,7 +242,7 @@ def sync_products(
 def sync_inventory(state: State, dry_run: bool, full: bool, force: bool) -> None:
     """Push Unleashed stock to Shopify locations, minus buffer and in-flight orders."""
     _check_enabled(state, "inventory")
-    sys.exit(_run_jobs(state, ["inventory"], Options(dry_run=dry_run, full=full, force=force)))
+    _sync(state, ["inventory"], Options(dry_run=dry_run, full=full, force=force))
 
 
 @sync.command("fulfillments")
@@ -216,7 +251,7 @@ def sync_inventory(state: State, dry_run: bool, full: bool, force: bool) -> None
 def sync_fulfillments(state: State, dry_run: bool) -> None:
     """Send dispatched Unleashed shipments to Shopify as fulfilments (opt-in)."""
     _check_enabled(state, "fulfillments")
-    sys.exit(_run_jobs(state, ["fulfillments"], Options(dry_run=dry_run)))
+    _sync(state, ["fulfillments"], Options(dry_run=dry_run))
 
 
 @sync.command("all")
@@ -228,7 +263,7 @@ def sync_all(state: State, dry_run: bool) -> None:
     jobs = [job for job in JOBS if _enabled(config, job)]
     if not jobs:
         raise UsageError("every job is disabled in the config; nothing to do")
-    sys.exit(_run_jobs(state, jobs, Options(dry_run=dry_run)))
+    _sync(state, jobs, Options(dry_run=dry_run))
 
 
 def _parse_since(value: str | None) -> datetime | None:
@@ -248,11 +283,24 @@ def _parse_since(value: str | None) -> datetime | None:
 # -- schedule ---------------------------------------------------------------------------------
 
 
+def _local_now() -> datetime:
+    """The local wall clock, naive, for the daily full inventory (tests substitute it)."""
+    return datetime.now(UTC).astimezone().replace(tzinfo=None)
+
+
 @cli.command()
-@click.option("--once", is_flag=True, help="Run every due job once and exit (for cron and tests).")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Run every enabled job once, incrementally, and exit (never the daily full inventory).",
+)
 @pass_state
 def schedule(state: State, once: bool) -> None:
-    """Poll forever with the intervals of `schedule:`; Ctrl-C stops after the current job."""
+    """Poll forever with the intervals of `schedule:`; Ctrl-C stops after the current job.
+
+    Each job runs at its interval, and `sync inventory --full` once a day at
+    `schedule.full_inventory`. The ping URL hears each cycle's worst exit code.
+    """
     from syncer.poller import Poller
 
     config = state.config()
@@ -263,7 +311,20 @@ def schedule(state: State, once: bool) -> None:
     def tick(job: str) -> int:
         return _run_jobs(state, [job], Options())
 
-    poller = Poller(config.schedule, jobs, tick)
+    def full_tick() -> int:
+        return _run_jobs(state, ["inventory"], Options(full=True))
+
+    def on_cycle(code: int) -> None:
+        state.notifier().ping(code)
+
+    poller = Poller(
+        config.schedule,
+        jobs,
+        tick,
+        full_tick=full_tick,
+        on_cycle=on_cycle,
+        clock=_local_now,
+    )
     sys.exit(poller.run_once() if once else poller.run_forever())
 
 
@@ -325,20 +386,81 @@ def collect_status(store: Store, today: str) -> dict[str, Any]:
     }
 
 
+def _utc_now() -> datetime:
+    """The clock `status --check` measures ages with (tests substitute it)."""
+    return datetime.now(UTC)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="For monitors: one line per problem; exit 0 when all is well, else 1.",
+)
 @pass_state
-def status(state: State, as_json: bool) -> None:
+def status(state: State, as_json: bool, check: bool) -> None:
     """Cursors, held and failed items, last run per job, and API calls used."""
-    store = Store(state.config().state.path)
+    config = state.config()
+    store = Store(config.state.path)
     try:
-        data = collect_status(store, datetime.now(UTC).date().isoformat())
+        if check:
+            from syncer.alerts import monitor
+
+            problems = monitor(config, store, _utc_now())
+        else:
+            data = collect_status(store, datetime.now(UTC).date().isoformat())
     finally:
         store.close()
+    if check:
+        if as_json:
+            payload = {"ok": not problems, "problems": [p.as_dict() for p in problems]}
+            click.echo(json.dumps(payload, indent=2))
+        elif problems:
+            for problem in problems:
+                click.echo(problem.message)
+        else:
+            jobs = ", ".join(job for job in JOBS if _enabled(config, job))
+            click.echo(
+                f"ok: {jobs} ran ok or partial within their max age; "
+                "nothing held or failed for longer"
+            )
+        sys.exit(EXIT_PARTIAL if problems else EXIT_OK)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
     else:
         render.status_view(state.console, data)
+
+
+# -- alerts -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def alerts() -> None:
+    """The webhook and ping targets of `alerts:`."""
+
+
+@alerts.command("test")
+@pass_state
+def alerts_test(state: State) -> None:
+    """Send one test message to every configured alert target and say what each answered."""
+    config = state.config()
+    if not config.alerts.webhook_url and not config.alerts.ping_url:
+        raise UsageError(
+            "no alert target is configured; set alerts.webhook_url or alerts.ping_url "
+            "(as ${ENV_VAR}) in the config"
+        )
+    failed = False
+    for name, delivery in state.notifier().test():
+        key = "alerts.webhook_url" if name == "webhook" else "alerts.ping_url"
+        if delivery is None:
+            click.echo(f"{name}: not configured ({key})")
+        elif delivery.ok:
+            click.echo(f"{name}: answered {delivery.answer}")
+        else:
+            failed = True
+            click.echo(f"{name}: failed after a retry: {delivery.answer}")
+    sys.exit(EXIT_PARTIAL if failed else EXIT_OK)
 
 
 # -- check, init, demo, sandbox ----------------------------------------------------------------

@@ -12,7 +12,7 @@ import re
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from syncer.errors import ConfigError, Problem
 
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 INTERVAL_PATTERN = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+CLOCK_PATTERN = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
+ALERT_TRIGGERS = ("failed", "held", "error")
 FIELDS = ("title", "description", "price", "barcode", "weight", "product_type")
 FINANCIAL_STATUSES = (
     "paid",
@@ -34,7 +36,13 @@ FINANCIAL_STATUSES = (
     "voided",
     "expired",
 )
-SECRET_KEYS = ("shopify.access_token", "shopify.client_secret", "unleashed.api_key")
+SECRET_KEYS = (
+    "shopify.access_token",
+    "shopify.client_secret",
+    "unleashed.api_key",
+    "alerts.webhook_url",
+    "alerts.ping_url",
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,18 @@ class ScheduleConfig:
     products: int = 3600
     inventory: int = 900
     fulfillments: int = 900
+    # Local time of the daily `sync inventory --full` inside `syncer schedule`; None: never.
+    full_inventory: time | None = time(3, 30)
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """Where to say that something went wrong; both URLs are secrets (they carry tokens)."""
+
+    webhook_url: str | None = None
+    ping_url: str | None = None
+    on: tuple[str, ...] = ALERT_TRIGGERS
+    max_age: int | None = None  # seconds; None: three times the job's schedule interval
 
 
 @dataclass(frozen=True)
@@ -138,6 +158,7 @@ class Config:
     inventory: InventoryConfig = field(default_factory=InventoryConfig)
     fulfillments: FulfillmentsConfig = field(default_factory=FulfillmentsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     state: StateConfig = field(default_factory=StateConfig)
     source: Path | None = None
     # Keys whose secret stood in the file in clear rather than as ${ENV}; `check` warns.
@@ -150,6 +171,8 @@ class Config:
             self.shopify.client_secret,
             self.unleashed.api_key,
             self.unleashed.api_id,
+            self.alerts.webhook_url,
+            self.alerts.ping_url,
         ]
         return [v for v in values if v]
 
@@ -333,6 +356,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: Path | None = None) 
             "inventory",
             "fulfillments",
             "schedule",
+            "alerts",
             "state",
         ),
     )
@@ -483,7 +507,9 @@ def parse_config(data: Any, env: Mapping[str, str], source: Path | None = None) 
     )
 
     sc = r.section(
-        top.get("schedule"), "schedule", ("orders", "products", "inventory", "fulfillments")
+        top.get("schedule"),
+        "schedule",
+        ("orders", "products", "inventory", "fulfillments", "full_inventory"),
     )
     schedule = ScheduleConfig(
         **{
@@ -494,7 +520,20 @@ def parse_config(data: Any, env: Mapping[str, str], source: Path | None = None) 
                 ("inventory", 900),
                 ("fulfillments", 900),
             )
-        }
+        },
+        full_inventory=_clock_time(r, sc, "full_inventory", time(3, 30)),
+    )
+
+    raw_alerts = top.get("alerts")
+    if isinstance(raw_alerts, dict):
+        # YAML 1.1 reads the bare key `on` as the boolean true.
+        raw_alerts = {("on" if key is True else key): value for key, value in raw_alerts.items()}
+    al = r.section(raw_alerts, "alerts", ("webhook_url", "ping_url", "on", "max_age"))
+    alerts = AlertsConfig(
+        webhook_url=_url(r, al, "webhook_url"),
+        ping_url=_url(r, al, "ping_url"),
+        on=r.string_list(al, "on", "alerts", ALERT_TRIGGERS, choices=ALERT_TRIGGERS),
+        max_age=_interval(r, al, "max_age", 0, path="alerts") or None,
     )
 
     st = r.section(top.get("state"), "state", ("path",))
@@ -520,6 +559,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: Path | None = None) 
         inventory=inventory,
         fulfillments=fulfillments,
         schedule=schedule,
+        alerts=alerts,
         state=StateConfig(path=state_path),
         source=source,
         clear_secrets=tuple(r.clear_secrets),
@@ -621,7 +661,9 @@ def _locations(r: _Reader, value: Any, *, required: bool) -> dict[str, str]:
     return result
 
 
-def _interval(r: _Reader, data: dict[str, Any], key: str, default: int) -> int:
+def _interval(
+    r: _Reader, data: dict[str, Any], key: str, default: int, *, path: str = "schedule"
+) -> int:
     if key not in data or data[key] is None:
         return default
     value = data[key]
@@ -630,13 +672,46 @@ def _interval(r: _Reader, data: dict[str, Any], key: str, default: int) -> int:
     match = INTERVAL_PATTERN.match(str(value))
     if not match or int(match.group(1)) == 0:
         r.problem(
-            _join("schedule", key),
+            _join(path, key),
             f"{_show(value)} is not an interval",
             "use a number with s, m, h or d, e.g. 15m",
         )
         return default
     factor = {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
     return int(match.group(1)) * factor
+
+
+def _clock_time(r: _Reader, data: dict[str, Any], key: str, default: time) -> time | None:
+    """A local time of day written "HH:MM"; an explicit null turns the daily run off.
+    YAML 1.1 reads an unquoted 03:30 as the number 210 (sexagesimal), so that is accepted too."""
+    if key not in data:
+        return default
+    value = data[key]
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return time(value // 60, value % 60)
+    match = CLOCK_PATTERN.match(str(value)) if isinstance(value, str) else None
+    if not match:
+        r.problem(
+            _join("schedule", key),
+            f"{_show(value)} is not a time of day",
+            'use "HH:MM" in local time, e.g. "03:30", or null for never',
+        )
+        return default
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _url(r: _Reader, data: dict[str, Any], key: str) -> str | None:
+    """An alert target: a secret http(s) URL, normally written as ${ENV_VAR}."""
+    value = r.string(data, key, "alerts", secret=True)
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")):
+        # The value is a secret: name the problem without echoing it.
+        r.problem(_join("alerts", key), "is not an http(s) URL", "set it to https://...")
+        return None
+    return value
 
 
 def _join(path: str, key: str) -> str:

@@ -342,6 +342,60 @@ class Store:
         )
         return {row["job"]: row for row in rows}
 
+    # -- what alerts and monitors read ------------------------------------------------------
+
+    def latest_run_id(self, job: str) -> int | None:
+        """The newest run of a job, dry or not (to tell whether a job recorded a run)."""
+        row = self.conn.execute("SELECT MAX(id) FROM runs WHERE job = ?", (job,)).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def flagged_items(self, run_id: int) -> list[dict[str, Any]]:
+        """A run's held and failed items: key, action and reason."""
+        return list(
+            self.db.query(
+                "SELECT key, action, error FROM run_items WHERE run_id = ? "
+                "AND action IN ('hold', 'fail') ORDER BY rowid",
+                [run_id],
+            )
+        )
+
+    def flagged_before(self, job: str, run_id: int) -> set[tuple[str, str]]:
+        """(action, key) of the items held or failed in a job's runs before `run_id`: those
+        of its last real run that finished without an error, and of any real runs after it
+        (a run that errored may have reported, and so announced, only some of them)."""
+        row = self.conn.execute(
+            "SELECT MAX(id) FROM runs WHERE job = ? AND id < ? AND dry_run = 0 AND error IS NULL",
+            (job, run_id),
+        ).fetchone()
+        base = int(row[0]) if row and row[0] is not None else 0
+        rows = self.conn.execute(
+            "SELECT DISTINCT i.action, i.key FROM run_items i JOIN runs r ON r.id = i.run_id "
+            "WHERE r.job = ? AND r.dry_run = 0 AND r.id >= ? AND r.id < ? "
+            "AND i.action IN ('hold', 'fail')",
+            (job, base, run_id),
+        )
+        return {(str(action), str(key)) for action, key in rows}
+
+    def last_ok_run(self, job: str) -> dict[str, Any] | None:
+        """A job's newest real (not dry) run that ended ok or partial."""
+        rows = list(
+            self.db.query(
+                "SELECT * FROM runs WHERE job = ? AND dry_run = 0 AND status IN ('ok', 'partial') "
+                "ORDER BY id DESC LIMIT 1",
+                [job],
+            )
+        )
+        return rows[0] if rows else None
+
+    def recent_real_runs(self, job: str, last: int) -> list[dict[str, Any]]:
+        """A job's newest real (not dry) runs, newest first."""
+        return list(
+            self.db.query(
+                "SELECT * FROM runs WHERE job = ? AND dry_run = 0 ORDER BY id DESC LIMIT ?",
+                [job, last],
+            )
+        )
+
     # -- links -----------------------------------------------------------------------------
 
     def link(self, kind: str, key: str) -> dict[str, Any] | None:

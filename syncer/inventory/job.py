@@ -88,6 +88,7 @@ from syncer.inventory.planner import (
     safety_check,
     targeted_levels,
 )
+from syncer.locations import find_location
 from syncer.report import Item, RunReport
 
 log = logging.getLogger("syncer.inventory")
@@ -156,33 +157,18 @@ def resolve_locations(
 ) -> dict[str, str]:
     """Warehouse code -> location gid. A value may be a location's gid or its name (exact,
     else case-insensitive when that is unambiguous)."""
-    by_gid = {str(loc["id"]): loc for loc in shop_locations}
     names = sorted(str(loc.get("name")) for loc in shop_locations)
     problems: list[Problem] = []
     resolved: dict[str, str] = {}
     for code, wanted in configured.items():
-        if wanted in by_gid:
-            resolved[code] = wanted
+        location, reason = find_location(wanted, shop_locations)
+        if location is not None:
+            resolved[code] = str(location["id"])
             continue
-        exact = [str(loc["id"]) for loc in shop_locations if loc.get("name") == wanted]
-        folded = [
-            str(loc["id"])
-            for loc in shop_locations
-            if str(loc.get("name") or "").casefold() == str(wanted).casefold()
-        ]
-        match = exact or folded
-        if len(match) == 1:
-            resolved[code] = match[0]
-            continue
-        reason = (
-            f"{len(match)} Shopify locations are named {wanted!r}"
-            if match
-            else f"Shopify has no location {wanted!r}"
-        )
         problems.append(
             Problem(
                 f"inventory.locations.{code}",
-                reason,
+                reason or f"Shopify has no location {wanted!r}",
                 "use the name or gid of one of the shop's locations: "
                 + (", ".join(repr(n) for n in names) or "the shop lists none"),
             )
