@@ -841,7 +841,7 @@ def _shop_connections(
     for raw_name, settings in raw.items():
         name = str(raw_name)
         at = _join("shops", name)
-        if not isinstance(raw_name, str) or not SHOP_NAME_PATTERN.fullmatch(name):
+        if isinstance(raw_name, bool) or not SHOP_NAME_PATTERN.fullmatch(name):
             reader.problem(at, f"{_show(name)} is not a shop name", "use letters, digits, - and _")
             continue
         own = reader.mapping(settings, at, ("shopify", *SHOP_SECTIONS))
