@@ -30,7 +30,7 @@ KEYS = st.sampled_from(["a", "b", "c", "d"])
 LEAVES = st.none() | st.integers() | st.text(max_size=3) | st.lists(st.integers(), max_size=2)
 
 
-def NESTED(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:  # noqa: N802
+def nested(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.dictionaries(KEYS, children, max_size=4)
 
 
@@ -1315,7 +1315,7 @@ def test_shops_errors_exit_2_through_the_cli(
 
 
 @settings(max_examples=200, deadline=None)
-@given(base=st.recursive(LEAVES, NESTED, max_leaves=12), over=st.recursive(LEAVES, NESTED))
+@given(base=st.recursive(LEAVES, nested, max_leaves=12), over=st.recursive(LEAVES, nested))
 def test_merge_mappings_key_by_key_and_replaces_the_rest(base: Any, over: Any) -> None:
     merged = merge(base, over)
     if not (isinstance(base, dict) and isinstance(over, dict)):
