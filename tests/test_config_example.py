@@ -137,3 +137,7 @@ def test_init_writes_both_forms(tmp_path: Path, form: str) -> None:
     result = CliRunner().invoke(cli, ["init", str(target)])
     assert result.exit_code == 0
     assert re.search(rf"^{re.escape(form)}$", target.read_text(encoding="utf-8"), re.M)
+
+
+def test_every_key_declares_its_help() -> None:
+    assert [p for p in model_keys(Config) if not declared(p).metadata["help"]] == []
