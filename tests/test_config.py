@@ -1,4 +1,4 @@
-"""Config validation (SPEC section 3): every key's bad value names its path and reason, all
+"""Config validation: every key's bad value names its path and reason, all
 problems are reported at once, and defaults, env expansion and relative paths hold."""
 
 from __future__ import annotations
