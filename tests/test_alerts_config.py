@@ -75,8 +75,8 @@ def test_full_inventory_times(value: Any, expected: time | None) -> None:
     [
         pytest.param(
             {"schedule": {"full_inventory": "25:00"}},
-            "schedule.full_inventory: '25:00' is not a time of day "
-            '(use "HH:MM" in local time, e.g. "03:30", or null for never)',
+            "schedule.full_inventory: must be a time HH:MM, got '25:00' "
+            '(write it in quotes, e.g. "03:30", or null for never)',
             id="hour-25",
         ),
         pytest.param(
@@ -91,7 +91,7 @@ def test_full_inventory_times(value: Any, expected: time | None) -> None:
         ),
         pytest.param(
             {"alerts": {"webhook_url": "hooks.example.test/x"}},
-            "alerts.webhook_url: is not an http(s) URL (set it to https://...)",
+            "alerts.webhook_url: 'hooks.example.test/x' is not a URL (use https://...)",
             id="not-a-url",
         ),
         pytest.param(

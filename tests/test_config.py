@@ -1,21 +1,37 @@
-"""Config validation (SPEC section 3): every key's bad value names its path and reason, all
+"""Config validation: every key's bad value names its path and reason, all
 problems are reported at once, and defaults, env expansion and relative paths hold."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from syncer.config import FIELDS, Config, load_config, parse_config
-from syncer.errors import ConfigError, Problem
+from syncer.config import (
+    FIELDS,
+    SECRET_KEYS,
+    AlertsConfig,
+    Config,
+    load_config,
+    merge,
+    parse_config,
+)
+from syncer.errors import ConfigError, Problem, UsageError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DELETE = object()
+KEYS = st.sampled_from(["a", "b", "c", "d"])
+LEAVES = st.none() | st.integers() | st.text(max_size=3) | st.lists(st.integers(), max_size=2)
+
+
+def nested(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.dictionaries(KEYS, children, max_size=4)
 
 
 def change(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
@@ -750,3 +766,605 @@ def _minimal() -> dict[str, Any]:
     from conftest import minimal_config
 
     return minimal_config()
+
+
+# -- keys added with several shops, alerts and currencies ----------------------------------------
+
+NEW_BAD_VALUES = [
+    pytest.param(
+        {"orders.warehouse_by_location": "yes"},
+        Problem("orders.warehouse_by_location", "must be true or false, got 'yes'"),
+        id="orders.warehouse_by_location",
+    ),
+    pytest.param(
+        {"orders.lines_without_sku": "skip"},
+        Problem("orders.lines_without_sku", "must be one of hold, charge, got 'skip'"),
+        id="orders.lines_without_sku",
+    ),
+    pytest.param(
+        {"orders.currency": "USD"},
+        Problem("orders.currency", "must be one of shop, presentment, got 'USD'"),
+        id="orders.currency",
+    ),
+    pytest.param(
+        {"products.groups": "Tees"},
+        Problem("products.groups", "must be a list of strings, got 'Tees'", "e.g. [a, b]"),
+        id="products.groups-string",
+    ),
+    pytest.param(
+        {"products.groups": []},
+        Problem("products.groups", "must not be empty"),
+        id="products.groups-empty",
+    ),
+    pytest.param(
+        {"inventory.assemblies": 1},
+        Problem("inventory.assemblies", "must be true or false, got 1"),
+        id="inventory.assemblies",
+    ),
+    pytest.param(
+        {"unleashed.base_currency": "NZDX"},
+        Problem(
+            "unleashed.base_currency",
+            "'NZDX' is not a currency code",
+            "use a three-letter ISO 4217 code such as NZD",
+        ),
+        id="unleashed.base_currency-four-letters",
+    ),
+    pytest.param(
+        {"unleashed.base_currency": "N2D"},
+        Problem(
+            "unleashed.base_currency",
+            "'N2D' is not a currency code",
+            "use a three-letter ISO 4217 code such as NZD",
+        ),
+        id="unleashed.base_currency-digit",
+    ),
+    pytest.param(
+        {"schedule.full_inventory": "25:00"},
+        Problem(
+            "schedule.full_inventory",
+            "must be a time HH:MM, got '25:00'",
+            'write it in quotes, e.g. "03:30", or null for never',
+        ),
+        id="schedule.full_inventory-hour-25",
+    ),
+    pytest.param(
+        {"schedule.full_inventory": 1440},
+        Problem(
+            "schedule.full_inventory",
+            "must be a time HH:MM, got 1440",
+            'write it in quotes, e.g. "03:30", or null for never',
+        ),
+        id="schedule.full_inventory-unquoted-24:00",
+    ),
+    pytest.param(
+        {"schedule.full_inventory": "3.30am"},
+        Problem(
+            "schedule.full_inventory",
+            "must be a time HH:MM, got '3.30am'",
+            'write it in quotes, e.g. "03:30", or null for never',
+        ),
+        id="schedule.full_inventory-words",
+    ),
+    pytest.param(
+        {"alerts": "slack"},
+        Problem("alerts", "must be a mapping, got a string", "indent its keys under it"),
+        id="alerts-string",
+    ),
+    pytest.param(
+        {"alerts.webhook_url": "hooks.slack.com/x"},
+        Problem("alerts.webhook_url", "'hooks.slack.com/x' is not a URL", "use https://..."),
+        id="alerts.webhook_url-no-scheme",
+    ),
+    pytest.param(
+        {"alerts.ping_url": 42},
+        Problem("alerts.ping_url", "'42' is not a URL", "use https://..."),
+        id="alerts.ping_url-number",
+    ),
+    pytest.param(
+        {"alerts.on": ["failed", "late"]},
+        Problem("alerts.on", "unknown value(s) late", "use failed, held, error"),
+        id="alerts.on-unknown",
+    ),
+    pytest.param(
+        {"alerts.max_age": "soon"},
+        Problem(
+            "alerts.max_age",
+            "'soon' is not an interval",
+            "use a number with s, m, h or d, e.g. 15m",
+        ),
+        id="alerts.max_age-words",
+    ),
+    pytest.param(
+        {"alerts.max_ages": "2h"},
+        Problem("alerts.max_ages", "unknown key", "did you mean 'max_age'?"),
+        id="alerts.max_ages-typo",
+    ),
+    pytest.param(
+        {"alerts.webhook_url": "${SYNCER_ALERT_WEBHOOK}"},
+        Problem(
+            "alerts.webhook_url",
+            "environment variable SYNCER_ALERT_WEBHOOK is not set",
+            "export SYNCER_ALERT_WEBHOOK=...",
+        ),
+        id="alerts.webhook_url-env-unset",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "expected"), NEW_BAD_VALUES)
+def test_new_key_bad_value_is_one_exact_problem(
+    config_data: dict[str, Any],
+    secrets_env: dict[str, str],
+    changes: dict[str, Any],
+    expected: Problem,
+) -> None:
+    for dotted, value in changes.items():
+        change(config_data, dotted, value)
+    assert problems_for(config_data, secrets_env) == [expected]
+
+
+def test_new_key_defaults(config_data: dict[str, Any], secrets_env: dict[str, str]) -> None:
+    config = parse(config_data, secrets_env)
+    assert (
+        config.orders.warehouse_by_location,
+        config.orders.lines_without_sku,
+        config.orders.currency,
+    ) == (False, "hold", "shop")
+    assert config.products.groups is None
+    assert config.inventory.assemblies is False
+    assert config.unleashed.base_currency is None
+    assert config.schedule.full_inventory == time(3, 30)
+    assert config.alerts == AlertsConfig(
+        webhook_url=None, ping_url=None, on=("failed", "held", "error"), max_age=None
+    )
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "read", "expected"),
+    [
+        pytest.param(
+            "orders.warehouse_by_location",
+            True,
+            lambda c: c.orders.warehouse_by_location,
+            True,
+            id="warehouse_by_location",
+        ),
+        pytest.param(
+            "orders.lines_without_sku",
+            "charge",
+            lambda c: c.orders.lines_without_sku,
+            "charge",
+            id="lines_without_sku",
+        ),
+        pytest.param(
+            "orders.currency",
+            "presentment",
+            lambda c: c.orders.currency,
+            "presentment",
+            id="currency",
+        ),
+        pytest.param(
+            "products.groups",
+            ["Tees", "Mugs"],
+            lambda c: c.products.groups,
+            ("Tees", "Mugs"),
+            id="groups",
+        ),
+        pytest.param(
+            "inventory.assemblies", True, lambda c: c.inventory.assemblies, True, id="assemblies"
+        ),
+        pytest.param(
+            "unleashed.base_currency",
+            "nzd",
+            lambda c: c.unleashed.base_currency,
+            "NZD",
+            id="base_currency-upper-cased",
+        ),
+        pytest.param(
+            "schedule.full_inventory",
+            "4:05",
+            lambda c: c.schedule.full_inventory,
+            time(4, 5),
+            id="full_inventory-one-digit-hour",
+        ),
+        pytest.param(
+            "schedule.full_inventory",
+            "23:59",
+            lambda c: c.schedule.full_inventory,
+            time(23, 59),
+            id="full_inventory-last-minute",
+        ),
+        pytest.param(
+            "schedule.full_inventory",
+            None,
+            lambda c: c.schedule.full_inventory,
+            None,
+            id="full_inventory-null-is-never",
+        ),
+        pytest.param("alerts.on", [], lambda c: c.alerts.on, (), id="on-empty-means-no-messages"),
+        pytest.param("alerts.on", ["held"], lambda c: c.alerts.on, ("held",), id="on-held"),
+        pytest.param("alerts.max_age", "2h", lambda c: c.alerts.max_age, 7200, id="max_age-2h"),
+        pytest.param("alerts.max_age", "30s", lambda c: c.alerts.max_age, 30, id="max_age-30s"),
+        pytest.param(
+            "alerts.ping_url",
+            "https://hc-ping.com/abc/",
+            lambda c: c.alerts.ping_url,
+            "https://hc-ping.com/abc",
+            id="ping_url-trailing-slash-dropped",
+        ),
+    ],
+)
+def test_new_key_good_values(
+    config_data: dict[str, Any],
+    secrets_env: dict[str, str],
+    dotted: str,
+    value: Any,
+    read: Callable[[Config], Any],
+    expected: Any,
+) -> None:
+    change(config_data, dotted, value)
+    assert read(parse(config_data, secrets_env)) == expected
+
+
+def test_alerts_on_reads_the_yaml_key_on_unquoted(
+    write_config: Callable[..., Path], secrets_env: dict[str, str]
+) -> None:
+    # YAML 1.1 reads a bare `on` key as true; the config still means the key `on`.
+    path = write_config()
+    path.write_text(path.read_text() + "alerts:\n  on: [error]\n", encoding="utf-8")
+    assert load_config(path, env=secrets_env).alerts.on == ("error",)
+
+
+def test_alert_urls_are_secrets(config_data: dict[str, Any], secrets_env: dict[str, str]) -> None:
+    change(config_data, "alerts.webhook_url", "https://hooks.example.test/T0/B0/secret-part")
+    change(config_data, "alerts.ping_url", "${SYNCER_PING_URL}")
+    env = {**secrets_env, "SYNCER_PING_URL": "https://hc-ping.example.test/uuid-1"}
+    config = parse(config_data, env)
+    assert config.clear_secrets == ("alerts.webhook_url",)
+    assert {"https://hooks.example.test/T0/B0/secret-part", env["SYNCER_PING_URL"]} <= set(
+        config.secrets()
+    )
+    assert "alerts.webhook_url" in SECRET_KEYS
+    assert "alerts.ping_url" in SECRET_KEYS
+
+
+# -- one shop or several -------------------------------------------------------------------------
+
+
+def two_shops(config_data: dict[str, Any]) -> dict[str, Any]:
+    """The minimal config with its shop moved under shops: nz, plus a second shop au."""
+    shopify = config_data.pop("shopify")
+    config_data["shops"] = {
+        "nz": {"shopify": shopify, "orders": {"order_number_prefix": "NZ-"}},
+        "au": {
+            "shopify": {"shop": "au-store.myshopify.com", "access_token": "${SHOPIFY_AU_TOKEN}"},
+            "orders": {"order_number_prefix": "AU-", "warehouse": "SYD"},
+            "inventory": {"locations": {"SYD": "Sydney"}, "buffer": 2},
+        },
+    }
+    return config_data
+
+
+@pytest.fixture
+def shops_env(secrets_env: dict[str, str]) -> dict[str, str]:
+    return {**secrets_env, "SHOPIFY_AU_TOKEN": "shpat_au_0001"}
+
+
+@pytest.mark.parametrize(
+    ("shop", "name"),
+    [
+        pytest.param("example-store.myshopify.com", "example-store.myshopify.com", id="domain"),
+        pytest.param("https://example-store.myshopify.com/", "example-store.myshopify.com", id="u"),
+        pytest.param("http://127.0.0.1:8701/", "127.0.0.1:8701", id="sandbox-url"),
+    ],
+)
+def test_single_shopify_section_is_one_shop_named_by_its_domain(
+    config_data: dict[str, Any], secrets_env: dict[str, str], shop: str, name: str
+) -> None:
+    change(config_data, "shopify.shop", shop)
+    config = parse(config_data, secrets_env)
+    assert [s.name for s in config.shops] == [name]
+    assert config.shop_name == name
+    only = config.shops[0]
+    assert (only.shopify, only.orders, only.inventory) == (
+        config.shopify,
+        config.orders,
+        config.inventory,
+    )
+
+
+def test_shops_merge_over_the_top_level_sections(
+    config_data: dict[str, Any], shops_env: dict[str, str]
+) -> None:
+    config_data["orders"] = {"warehouse": "MAIN", "customer": {"mode": "single", "code": "WEB"}}
+    config_data["products"] = {"fields": ["title", "price"], "price_tier": 3}
+    config = parse(two_shops(config_data), shops_env)
+    config_data["shops"]["au"]["orders"]["customer"] = {"code": "AU"}
+    config_data["shops"]["au"]["products"] = {"fields": ["price"]}
+    merged = parse(config_data, shops_env)
+    nz, au = merged.shops
+    assert [s.name for s in config.shops] == ["nz", "au"]
+    # Scalars replace: the shop's warehouse and prefix; the rest comes from the top level.
+    assert (nz.orders.warehouse, nz.orders.order_number_prefix) == ("MAIN", "NZ-")
+    assert (au.orders.warehouse, au.orders.order_number_prefix) == ("SYD", "AU-")
+    # Mappings merge key by key: au's customer keeps the top-level mode.
+    assert (au.orders.customer.mode, au.orders.customer.code) == ("single", "AU")
+    assert (nz.orders.customer.mode, nz.orders.customer.code) == ("single", "WEB")
+    # Lists replace whole.
+    assert (nz.products.fields, au.products.fields) == (("title", "price"), ("price",))
+    assert au.products.price_tier == 3
+    # inventory.locations is a mapping too: au gets MAIN from the top level and its own SYD.
+    assert dict(au.inventory.locations) == {"MAIN": "Main warehouse", "SYD": "Sydney"}
+    assert (nz.inventory.buffer, au.inventory.buffer) == (0, 2)
+    assert au.shopify.access_token == "shpat_au_0001"
+
+
+def test_the_first_shop_is_the_top_level_and_for_shop_switches(
+    config_data: dict[str, Any], shops_env: dict[str, str]
+) -> None:
+    config = parse(two_shops(config_data), shops_env)
+    assert (config.shop_name, config.orders.order_number_prefix) == ("nz", "NZ-")
+    au = config.for_shop(config.shop_named("au"))
+    assert au.shop_name == "au"
+    assert (au.shopify.shop, au.orders.warehouse, au.inventory.buffer) == (
+        "au-store.myshopify.com",
+        "SYD",
+        2,
+    )
+    assert au.shops == config.shops
+    assert au.unleashed == config.unleashed
+    assert set(config.secrets()) >= {"shpat_test_token_0001", "shpat_au_0001"}
+
+
+def test_an_unknown_shop_name_is_a_usage_error_listing_the_shops(
+    config_data: dict[str, Any], shops_env: dict[str, str]
+) -> None:
+    config = parse(two_shops(config_data), shops_env)
+    with pytest.raises(UsageError) as caught:
+        config.shop_named("uk")
+    assert str(caught.value) == "no shop named 'uk' in the config; its shops are: nz, au"
+    assert caught.value.exit_code == 2
+
+
+def test_master_shopify_is_fine_with_one_shop_under_shops(
+    config_data: dict[str, Any], shops_env: dict[str, str]
+) -> None:
+    two_shops(config_data)["master"] = "shopify"
+    del config_data["shops"]["au"]
+    assert parse(config_data, shops_env).master == "shopify"
+
+
+def _set(dotted: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda data: change(data, dotted, value)
+
+
+SHOPS_ERRORS = [
+    pytest.param(
+        lambda d: d.update(shopify={"shop": "x.myshopify.com", "access_token": "t"}),
+        [
+            Problem(
+                "shopify",
+                "cannot stand beside shops:",
+                "move the connection into each shop as shops.<name>.shopify, or drop shops:",
+            )
+        ],
+        id="shopify-and-shops",
+    ),
+    pytest.param(
+        _set("shops.au.orders.order_number_prefix", "NZ-"),
+        [
+            Problem(
+                "shops.au.orders.order_number_prefix",
+                "'NZ-' is also shop nz's prefix",
+                "give each shop its own order_number_prefix, e.g. NZ- and AU-",
+            )
+        ],
+        id="same-prefix",
+    ),
+    pytest.param(
+        lambda d: [d["shops"][n]["orders"].pop("order_number_prefix") for n in ("nz", "au")],
+        [
+            Problem(
+                "shops.au.orders.order_number_prefix",
+                "'SH-' is also shop nz's prefix",
+                "give each shop its own order_number_prefix, e.g. NZ- and AU-",
+            )
+        ],
+        id="same-inherited-default-prefix",
+    ),
+    pytest.param(
+        lambda d: d.update(master="shopify"),
+        [
+            Problem(
+                "master",
+                "must be unleashed when shops: lists more than one shop",
+                "set master: unleashed; with several shops Unleashed owns the product data",
+            )
+        ],
+        id="master-shopify-with-two-shops",
+    ),
+    pytest.param(
+        lambda d: d.update(shops={}),
+        [
+            Problem(
+                "shops",
+                "must list at least one shop",
+                "add a shop, or use a single shopify: section",
+            )
+        ],
+        id="empty-shops",
+    ),
+    pytest.param(
+        lambda d: d.update(shops=None),
+        [
+            Problem(
+                "shops",
+                "must list at least one shop",
+                "add a shop, or use a single shopify: section",
+            )
+        ],
+        id="null-shops",
+    ),
+    pytest.param(
+        lambda d: d.update(shops=["nz", "au"]),
+        [Problem("shops", "must be a mapping, got a list", "indent its keys under it")],
+        id="shops-a-list",
+    ),
+    pytest.param(
+        lambda d: d["shops"].update({"n z": d["shops"].pop("nz")}),
+        [Problem("shops.n z", "'n z' is not a shop name", "use letters, digits, - and _")],
+        id="shop-name-with-a-space",
+    ),
+    pytest.param(
+        lambda d: d["shops"]["au"].pop("shopify"),
+        [Problem("shops.au.shopify", "is required", "add shop and access_token under it")],
+        id="shop-without-shopify",
+    ),
+    pytest.param(
+        _set("shops.au.shopify.shop", "not a shop!"),
+        [
+            Problem(
+                "shops.au.shopify.shop",
+                "'not a shop!' is not a shop domain",
+                "use example-store.myshopify.com or a base URL",
+            )
+        ],
+        id="shop-bad-domain",
+    ),
+    pytest.param(
+        _set("shops.au.order", {}),
+        [Problem("shops.au.order", "unknown key", "did you mean 'orders'?")],
+        id="shop-unknown-section",
+    ),
+    pytest.param(
+        _set("shops.au.schedule", {"orders": "5m"}),
+        [
+            Problem(
+                "shops.au.schedule",
+                "unknown key",
+                "known keys: shopify, orders, products, inventory, fulfillments",
+            )
+        ],
+        id="schedule-is-not-per-shop",
+    ),
+    pytest.param(
+        _set("shops.au.orders.wharehouse", "SYD"),
+        [Problem("shops.au.orders.wharehouse", "unknown key", "did you mean 'warehouse'?")],
+        id="shop-unknown-key",
+    ),
+    pytest.param(
+        _set("shops.au.inventory.buffer", -1),
+        [Problem("shops.au.inventory.buffer", "must be at least 0, got -1")],
+        id="shop-bad-value-named-in-the-shop",
+    ),
+    pytest.param(
+        _set("shops.au.orders.customer.mode", "all"),
+        [Problem("shops.au.orders.customer.mode", "must be one of per_email, single, got 'all'")],
+        id="shop-bad-nested-value",
+    ),
+    pytest.param(
+        _set("shops.au.products", ["Tees"]),
+        [Problem("shops.au.products", "must be a mapping, got a list", "indent its keys under it")],
+        id="shop-section-a-list",
+    ),
+    pytest.param(
+        _set("orders.tax_code", ["GST"]),
+        [Problem("orders.tax_code", "must be a string, got a list")],
+        id="inherited-bad-value-named-once-at-the-top",
+    ),
+    pytest.param(
+        lambda d: d.pop("inventory"),
+        [
+            Problem(
+                "shops.nz.inventory.locations",
+                "is required when inventory is enabled",
+                'map warehouse codes to locations, e.g. MAIN: "Main warehouse"',
+            )
+        ],
+        id="missing-locations-named-in-the-shop",
+    ),
+]
+
+
+@pytest.mark.parametrize(("breaks", "expected"), SHOPS_ERRORS)
+def test_shops_errors_name_the_key(
+    config_data: dict[str, Any],
+    shops_env: dict[str, str],
+    breaks: Callable[[dict[str, Any]], Any],
+    expected: list[Problem],
+) -> None:
+    data = two_shops(config_data)
+    breaks(data)
+    assert problems_for(data, shops_env) == expected
+
+
+def test_shops_errors_exit_2_through_the_cli(
+    config_data: dict[str, Any], write_config: Callable[..., Path], shops_env: dict[str, str]
+) -> None:
+    from click.testing import CliRunner
+
+    from syncer.cli import cli
+
+    data = two_shops(config_data)
+    data["master"] = "shopify"
+    path = write_config(data)
+    result = CliRunner().invoke(cli, ["--config", str(path), "status"], env=shops_env)
+    assert result.exit_code == 2
+    assert "  - master: must be unleashed when shops: lists more than one shop" in result.output
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=st.recursive(LEAVES, nested, max_leaves=12), over=st.recursive(LEAVES, nested))
+def test_merge_mappings_key_by_key_and_replaces_the_rest(base: Any, over: Any) -> None:
+    merged = merge(base, over)
+    if not (isinstance(base, dict) and isinstance(over, dict)):
+        assert merged == over
+        return
+    assert set(merged) == set(base) | set(over)
+    for name, value in merged.items():
+        if name not in over:
+            assert value == base[name]
+        elif name not in base:
+            assert value == over[name]
+        else:
+            assert value == merge(base[name], over[name])
+
+
+SHOPS_IN_FLOW_STYLE = """\
+shops:
+  nz:
+    shopify: {shop: nz-store.myshopify.com, access_token: ${SHOPIFY_NZ_TOKEN}}
+    orders: {order_number_prefix: "NZ-"}
+    inventory: {locations: {MAIN: "Main warehouse"}}
+  au:
+    shopify: {shop: au-store.myshopify.com, access_token: ${SHOPIFY_AU_TOKEN}}
+    orders: {order_number_prefix: "AU-", warehouse: SYD}
+    products: {price_tier: 2, groups: [Tees, Mugs]}
+    inventory: {locations: {SYD: "Sydney", MAIN: "NZ warehouse"}, buffer: 2}
+unleashed:
+  api_id: ${UNLEASHED_API_ID}
+  api_key: ${UNLEASHED_API_KEY}
+  note_kept: "a ${NOT_A_SECRET} in quotes"
+"""
+
+
+def test_bare_secrets_inside_flow_mappings_are_read(tmp_path: Path) -> None:
+    """`{access_token: ${TOKEN}}` is a YAML syntax error as written ({ and } are structure);
+    the natural way to write a secret there still works."""
+    path = tmp_path / "config.yaml"
+    path.write_text(SHOPS_IN_FLOW_STYLE.replace("  note_kept", "  client_type"), encoding="utf-8")
+    env = {
+        "SHOPIFY_NZ_TOKEN": "shpat_nz",
+        "SHOPIFY_AU_TOKEN": "shpat_au",
+        "UNLEASHED_API_ID": "id",
+        "UNLEASHED_API_KEY": "key",
+        "NOT_A_SECRET": "x",
+    }
+    config = load_config(path, env=env)
+    assert [(s.name, s.shopify.access_token) for s in config.shops] == [
+        ("nz", "shpat_nz"),
+        ("au", "shpat_au"),
+    ]
+    assert config.shops[1].inventory.buffer == 2
+    assert config.unleashed.client_type == "a x in quotes"
