@@ -771,7 +771,9 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 
 
 # An unquoted `${VAR}` where YAML sees flow indicators: `{shop: x, access_token: ${TOKEN}}`.
-_BARE_SECRET = re.compile(r"(?<=[\s,:{\[])\$\{([A-Za-z_][A-Za-z0-9_]*)\}(?=\s*[,}\]\n#]|\s*$)", re.M)
+_BARE_SECRET = re.compile(
+    r"(?<=[\s,:{\[])\$\{([A-Za-z_][A-Za-z0-9_]*)\}(?=\s*[,}\]\n#]|\s*$)", re.MULTILINE
+)
 
 
 def _read_yaml(text: str) -> Any:
