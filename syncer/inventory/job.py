@@ -80,12 +80,15 @@ from syncer.inventory.planner import (
     SetQuantity,
     StockKey,
     StockRow,
+    after_stale,
     batches,
     in_flight,
     in_flight_lines,
     mutation_input,
     plan_inventory,
     safety_check,
+    sent_order_statuses,
+    split_not_in_shopify,
     targeted_levels,
 )
 from syncer.report import Item, RunReport
@@ -114,10 +117,6 @@ IN_FLIGHT_SKU_LIMIT = 4 * SKUS_PER_SEARCH
 ITEMS_PER_READ = 30  # ShopifyClient.inventory_levels_for_items under the cost limit
 LEVELS_PER_PAGE = 250
 LINKS_PER_WRITE = 1000  # link rows per put_links call, so no run builds them all at once
-NOT_IN_SHOPIFY = (
-    "not in Shopify: no variant has this SKU, and the products job has not linked it; "
-    "nothing written"
-)
 
 
 def run(ctx: Context, report: RunReport, options: Options) -> None:
@@ -335,7 +334,7 @@ class InventoryRun:
         # Interned: the SKUs the stock rows hold already, not a second copy of each.
         linked = {sys.intern(key) for key in self.store.link_keys(PRODUCT_LINK)}
         view = self.read_shopify(locations, rows, full)
-        unknown_items, rows = self.split_unknown(rows, view, linked)
+        unknown_items, rows = split_not_in_shopify(rows, view.carries, linked)
         # Plan once without in flight to learn which levels need it (keeping only that);
         # nothing to read when every level in scope is held (or nothing changed).
         targeted = self.targeted(locations, rows, view, full, linked)
@@ -693,27 +692,6 @@ class InventoryRun:
             )
         return result
 
-    def split_unknown(
-        self, rows: Sequence[StockRow], view: ShopifyView, linked: set[str]
-    ) -> tuple[list[Item], list[StockRow]]:
-        """Rows whose SKU no Shopify variant carries become `unchanged` items (see module
-        docstring) unless the products job linked the SKU."""
-        items: list[Item] = []
-        kept: list[StockRow] = []
-        for row in rows:
-            if row.sku in linked or view.carries(row.sku):
-                kept.append(row)
-                continue
-            items.append(
-                Item(
-                    "stock",
-                    f"{row.sku}@{row.warehouse_code}",
-                    "unchanged",
-                    {"unleashed_available": str(row.available), "note": NOT_IN_SHOPIFY},
-                )
-            )
-        return items, kept
-
     # -- in flight -----------------------------------------------------------------------------
 
     def read_in_flight(self, locations: Mapping[str, str], skus: set[str]) -> dict[StockKey, int]:
@@ -775,16 +753,7 @@ class InventoryRun:
             for sales_order in ctx.unleashed.iter_sales_orders(order_status=unallocated):
                 guid = str(sales_order.get("Guid") or "").lower()
                 status_by_guid[guid] = str(sales_order.get("OrderStatus") or "")
-        sent_status: dict[str, str | None] = {}
-        for gid, link in sent_links.items():
-            status = status_by_guid.get(str(link.get("remote_id") or "").lower())
-            if status:
-                sent_status[gid] = status
-            elif link["status"] == "created":
-                # In Unleashed, and in none of the unallocated statuses: allocated already.
-                sent_status[gid] = "allocated"
-            # "sending" or "failed" and not found: Unleashed does not have it yet.
-        count(list(kept.values()), sent_status)
+        count(list(kept.values()), sent_order_statuses(sent_links, status_by_guid))
         return units
 
     # -- writes --------------------------------------------------------------------------------
@@ -880,17 +849,14 @@ class InventoryRun:
                 self._fail(item, "the level disappeared from Shopify during the run")
                 continue
             current = int(current)
-            delta = current - quantity.change_from
-            target = max(0, quantity.quantity + min(0, delta))
-            item.detail.update(shopify_now=current, target=target, concurrent_change=delta)
-            if current == target:
-                item.action = "unchanged"
-                continue
-            fresh.append(
-                SetQuantity(
-                    quantity.inventory_item_id, quantity.location_gid, target, current, quantity.key
-                )
+            again, target = after_stale(quantity, current)
+            item.detail.update(
+                shopify_now=current, target=target, concurrent_change=current - quantity.change_from
             )
+            if again is None:
+                item.action = "unchanged"
+            else:
+                fresh.append(again)
         return fresh
 
     def _fail(self, item: Item, error: str) -> None:
