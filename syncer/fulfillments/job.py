@@ -29,15 +29,24 @@ reported, held or recorded as failed; a run stopped by an API outage does not mo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from syncer.connectors.unleashed import parse_date, shipping_company_name
 from syncer.engine import Context, Options
 from syncer.errors import DataError, OutcomeUnknown, UsageError
-from syncer.fulfillments.planner import DISPATCHED, FulfillmentCreate, plan_fulfillments
+from syncer.fulfillments.planner import (
+    DISPATCHED,
+    FulfillmentCreate,
+    Verdict,
+    applied_verdict,
+    plan_fulfillments,
+    remaining_by_line,
+    sent_quantities,
+    several_locations,
+)
 from syncer.report import Item, RunReport
 
 log = logging.getLogger("syncer.fulfillments")
@@ -50,8 +59,6 @@ SHIPMENT_LINK = "shipment"  # one row per shipment done with: key shipment Guid
 # `modifiedSince` may be day-granular (or read in another zone): re-read a day and a bit.
 OVERLAP = timedelta(days=1, hours=1)
 SHIPPED_STATUS = "Dispatched"
-
-Verdict = Literal["applied", "not_applied", "unclear"]
 
 
 def iso(moment: datetime) -> str:
@@ -68,57 +75,6 @@ def run(ctx: Context, report: RunReport, options: Options) -> None:
             "fulfillments are disabled in the config (fulfillments.enabled: false); nothing done"
         )
     FulfillmentsRun(ctx, report, options).execute()
-
-
-def applied_verdict(
-    before: Mapping[str, int], sent: Mapping[str, int], now: Mapping[str, int]
-) -> Verdict:
-    """Was a fulfilment applied, judged by the remaining quantities of its line items?
-
-    `before` is what was left when it was sent, `sent` the quantities sent, `now` what Shopify
-    says is left (a missing line counts as unknown). Every line down by at least what was sent:
-    applied. Every line as before (or higher): not applied. Anything else: unclear.
-    """
-    if not sent:
-        return "unclear"
-    current = {line: now.get(line) for line in sent}
-    if any(value is None for value in current.values()):
-        return "unclear"
-    if all(int(current[line] or 0) <= before.get(line, 0) - qty for line, qty in sent.items()):
-        return "applied"
-    if all(int(current[line] or 0) >= before.get(line, 0) for line in sent):
-        return "not_applied"
-    return "unclear"
-
-
-def sent_quantities(fulfillment_input: Mapping[str, Any]) -> dict[str, int]:
-    """{fulfilment order line item id: quantity} of a FulfillmentInput."""
-    sent: dict[str, int] = {}
-    for group in fulfillment_input.get("lineItemsByFulfillmentOrder") or []:
-        for line in group.get("fulfillmentOrderLineItems") or []:
-            sent[str(line["id"])] = sent.get(str(line["id"]), 0) + int(line["quantity"])
-    return sent
-
-
-def remaining_by_line(fulfillment_orders: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    return {
-        str(line.get("id")): int(line.get("remainingQuantity") or 0)
-        for fo in fulfillment_orders
-        for line in (fo.get("lineItems") or {}).get("nodes") or []
-    }
-
-
-def several_locations(orders: Mapping[str, Mapping[str, Any]]) -> bool:
-    """Whether any order has fulfilment orders at more than one location: only then does the
-    shipment's warehouse decide where units come from (and the locations are worth a call)."""
-    for order in orders.values():
-        fos = (order.get("fulfillmentOrders") or {}).get("nodes") or []
-        assigned = {
-            ((fo.get("assignedLocation") or {}).get("location") or {}).get("id") for fo in fos
-        }
-        if len(assigned) > 1:
-            return True
-    return False
 
 
 @dataclass
