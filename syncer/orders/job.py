@@ -26,16 +26,14 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from syncer.connectors.unleashed import PER_CODE_LOOKUP_LIMIT
 from syncer.engine import Context, Options
 from syncer.errors import DataError, NotFound, OutcomeUnknown
-from syncer.orders.credit import credit_reference, map_free_credit
+from syncer.orders.credit import credit_reference, map_free_credit, with_shipping_tax
 from syncer.orders.events import SentSnapshot, detect_events
 from syncer.orders.mapping import (
-    MappedOrder,
     MappingError,
     OrderSettings,
     credit_note_guid,
@@ -45,6 +43,7 @@ from syncer.orders.mapping import (
     is_selected,
     map_sales_order,
     new_customer_payload,
+    order_detail,
     sales_order_guid,
 )
 from syncer.readahead import read_ahead
@@ -626,50 +625,3 @@ class OrdersRun:
 def readable(node: Any) -> bool:
     """An order node the run can act on: an object with an id."""
     return isinstance(node, dict) and bool(node.get("id"))
-
-
-def with_shipping_tax(order: dict[str, Any]) -> None:
-    """A refunded shipping line comes back as `shippingLine {id title}`; its tax rate (which
-    a credit note needs) is on the order's own shipping line, read already: copy it over."""
-    by_id = {str(line.get("id")): line for line in _connection_nodes(order.get("shippingLines"))}
-    for refund in order.get("refunds") or []:
-        if not isinstance(refund, Mapping):
-            continue
-        for node in _connection_nodes(refund.get("refundShippingLines")):
-            line = node.get("shippingLine")
-            if not isinstance(line, dict) or "taxLines" in line:
-                continue
-            source = by_id.get(str(line.get("id")))
-            if source is not None:
-                node["shippingLine"] = {**source, **line, "taxLines": source.get("taxLines")}
-
-
-def _connection_nodes(value: Any) -> list[dict[str, Any]]:
-    """The nodes of a connection (`{"nodes": [...]}`) or a plain list; dicts only."""
-    items = value.get("nodes") if isinstance(value, Mapping) else value
-    return [item for item in items or [] if isinstance(item, dict)]
-
-
-def order_detail(mapped: MappedOrder, customer: str) -> dict[str, Any]:
-    """What the report and the dry-run table show for one sales order."""
-    payload = mapped.payload
-    lines = payload.get("SalesOrderLines") or []
-    detail: dict[str, Any] = {
-        "order_number": payload.get("OrderNumber"),
-        "guid": mapped.guid,
-        "customer": customer,
-        "lines": len(lines),
-        "sub_total": _money(payload.get("SubTotal")),
-        "tax_total": _money(payload.get("TaxTotal")),
-        "total": _money(payload.get("Total")),
-        "shopify_total": _money(mapped.shopify_total),
-    }
-    if mapped.difference:
-        detail["difference"] = _money(mapped.difference)
-    return detail
-
-
-def _money(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(value) if isinstance(value, Decimal) else str(Decimal(str(value)))
