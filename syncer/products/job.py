@@ -56,7 +56,9 @@ from syncer.products.projection import (
     Side,
     from_shopify,
     from_unleashed,
-    shopify_price,
+    shopify_product_fields,
+    shopify_variant_input,
+    unleashed_product_body,
 )
 from syncer.report import Item, RunReport
 
@@ -612,10 +614,6 @@ def guard_target(master: Side, writes: Iterable[ProductWrite]) -> None:
 # -- writers ------------------------------------------------------------------------------------
 
 
-def _weight_input(kg: Decimal) -> dict[str, Any]:
-    return {"measurement": {"weight": {"unit": "KILOGRAMS", "value": kg}}}
-
-
 class ShopifyWriter:
     """master: unleashed. Product-level fields by productUpdate (one per product), variant
     fields by one productVariantsBulkUpdate per product, creates ledger-first."""
@@ -634,32 +632,15 @@ class ShopifyWriter:
         self.locations: dict[str, str] | None = None
         self.stock_problem = ""
 
-    def price(self, value: Decimal) -> Decimal:
-        return shopify_price(
-            value, taxes_included=self.run.taxes_included, tax_rate=self.run.cfg.tax_rate
-        )
-
     def variant_input(
         self, variant_id: str, changes: Mapping[str, tuple[Any, Any]]
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": variant_id}
-        if "price" in changes:
-            body["price"] = self.price(changes["price"][1])
-        if "barcode" in changes:
-            body["barcode"] = changes["barcode"][1] or ""
-        if "weight" in changes:
-            body["inventoryItem"] = _weight_input(changes["weight"][1])
-        return body
-
-    @staticmethod
-    def product_fields(changes: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
-        names = {
-            "title": "title",
-            "description": "descriptionHtml",
-            "product_type": "productType",
-            "status": "status",
-        }
-        return {gql: changes[name][1] or "" for name, gql in names.items() if name in changes}
+        return shopify_variant_input(
+            variant_id,
+            changes,
+            taxes_included=self.run.taxes_included,
+            tax_rate=self.run.cfg.tax_rate,
+        )
 
     def apply(self, writes: Sequence[ProductWrite]) -> dict[str, str]:
         by_product: dict[str, list[ProductWrite]] = {}
@@ -679,7 +660,7 @@ class ShopifyWriter:
         try:
             fields: dict[str, Any] = {}
             for write in group:
-                fields.update(self.product_fields(write.changes))
+                fields.update(shopify_product_fields(write.changes))
             if fields:
                 product = self.client.product_update(product_id, **fields)
                 for sku in skus:
@@ -823,31 +804,12 @@ class UnleashedWriter:
         self.failed: dict[str, str] = {}
 
     def body(self, write: ProductWrite) -> dict[str, Any]:
-        body: dict[str, Any] = {"ProductCode": write.sku}
-        changes = write.changes
-        if "title" in changes:
-            body["ProductDescription"] = changes["title"][1]
-        if "description" in changes:
-            body["Notes"] = changes["description"][1]
-        if "price" in changes:
-            tier = self.run.cfg.price_tier
-            value: Decimal | None = changes["price"][1]
-            if tier == "default":
-                body["DefaultSellPrice"] = value
-            else:
-                name = f"SellPriceTier{tier}"
-                tier_body: dict[str, Any] = {"Value": None if value is None else f"{value:f}"}
-                if write.sku in self.run.tier_names:
-                    tier_body = {"Name": self.run.tier_names[write.sku], **tier_body}
-                body[name] = tier_body
-        if "barcode" in changes:
-            body["Barcode"] = changes["barcode"][1]
-        if "weight" in changes:
-            body["Weight"] = changes["weight"][1]
-        if "product_type" in changes:
-            group = changes["product_type"][1]
-            body["ProductGroup"] = {"GroupName": group} if group else None
-        return body
+        return unleashed_product_body(
+            write.sku,
+            write.changes,
+            price_tier=self.run.cfg.price_tier,
+            tier_name=self.run.tier_names.get(write.sku),
+        )
 
     def apply(self, writes: Sequence[ProductWrite]) -> dict[str, str]:
         run = self.run
