@@ -47,26 +47,17 @@ from syncer.fulfillments.planner import (
     sent_quantities,
     several_locations,
 )
+from syncer.links import FULFILLMENT_LINK, ORDER_LINK, SHIPMENT_LINK
 from syncer.report import Item, RunReport
+from syncer.timeutil import iso, parse_iso
 
 log = logging.getLogger("syncer.fulfillments")
 
 JOB = "fulfillments"
 ENTITY: Final = "fulfillment"
-ORDER_LINK = "order"  # written by the orders job: key Shopify order gid, data.order_number
-LEDGER = "fulfillment"  # one row per fulfillmentCreate: key FulfillmentCreate.ledger_key
-SHIPMENT_LINK = "shipment"  # one row per shipment done with: key shipment Guid
 # `modifiedSince` may be day-granular (or read in another zone): re-read a day and a bit.
 OVERLAP = timedelta(days=1, hours=1)
 SHIPPED_STATUS = "Dispatched"
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def run(ctx: Context, report: RunReport, options: Options) -> None:
@@ -109,7 +100,7 @@ class FulfillmentsRun:
         until = ctx.now()
         self.ours = self.our_orders()
         self.done = self.done_keys()
-        sending = self.store.links(LEDGER, status="sending")
+        sending = self.store.links(FULFILLMENT_LINK, status="sending")
         if not self.ours:
             log.info("no orders created by syncer yet: no shipment can be ours")
             report.cursor_after = self.next_cursor(until)
@@ -221,7 +212,7 @@ class FulfillmentsRun:
     def done_keys(self) -> set[str]:
         """Shipments recorded as fulfilled or reported, and the fulfilment parts created."""
         done = {str(link["key"]) for link in self.store.links(SHIPMENT_LINK)}
-        done |= {str(link["key"]) for link in self.store.links(LEDGER, status="created")}
+        done |= {str(link["key"]) for link in self.store.links(FULFILLMENT_LINK, status="created")}
         return done
 
     def window_start(self, sending: list[dict[str, Any]]) -> datetime | None:
@@ -369,7 +360,7 @@ class FulfillmentsRun:
         if self.dry_run:
             return
         self.store.put_link(
-            LEDGER,
+            FULFILLMENT_LINK,
             key,
             status=status,
             remote_id=data.get("fulfillment_id"),
@@ -447,7 +438,7 @@ class FulfillmentsRun:
             "tracking": create.input.get("trackingInfo") or {},
             "modified": iso(modified) if modified else None,
         }
-        self.store.put_link(LEDGER, create.ledger_key, status="sending", data=data)
+        self.store.put_link(FULFILLMENT_LINK, create.ledger_key, status="sending", data=data)
         shopify = self.ctx.shopify
         fulfillment_id = ""
         try:
@@ -461,12 +452,12 @@ class FulfillmentsRun:
                     log.info("%s not applied after a lost reply; sending it again", create.key)
                     fulfillment_id = str(shopify.fulfillment_create(create.input).get("id") or "")
         except DataError:
-            self.store.put_link(LEDGER, create.ledger_key, status="failed", data=data)
+            self.store.put_link(FULFILLMENT_LINK, create.ledger_key, status="failed", data=data)
             raise
         for line, qty in sent.items():
             self.remaining[line] = self.remaining.get(line, 0) - qty
         self.store.put_link(
-            LEDGER,
+            FULFILLMENT_LINK,
             create.ledger_key,
             status="created",
             remote_id=fulfillment_id or None,

@@ -74,6 +74,7 @@ from typing import Any
 from syncer.connectors.shopify import chunks, sku_query
 from syncer.engine import Context, Options
 from syncer.errors import ConfigError, DataError, Problem, SafetyStop
+from syncer.inventory.locations import resolve_locations
 from syncer.inventory.planner import (
     InventoryPlan,
     LevelRow,
@@ -91,18 +92,16 @@ from syncer.inventory.planner import (
     split_not_in_shopify,
     targeted_levels,
 )
+from syncer.links import ORDER_LINK, PRODUCT_LINK, STOCK_ITEM_LINK, STOCK_SEEN_LINK
 from syncer.report import Item, RunReport
+from syncer.timeutil import iso
 
 log = logging.getLogger("syncer.inventory")
 
 JOB = "inventory"
 # Unleashed may honour only the date of `modifiedSince`: re-read a day (plus clock skew).
 OVERLAP = timedelta(days=1, minutes=5)
-STOCK_ITEM_LINK = "stock_item"  # SKU -> Shopify inventory item gid (a cache)
-STOCK_SEEN_LINK = "stock_seen"  # SKU@WAREHOUSE -> the AvailableQty last planned and written
 BULK_THRESHOLD = 1000  # levels per full read above which a bulk operation beats paging
-PRODUCT_LINK = "product"  # written by the products job: SKUs syncer manages
-ORDER_LINK = "order"  # written by the orders job: Shopify order gid -> sales order Guid
 WRITE_SCOPE = "inventory.set"
 WRITE_ENTITY = "stock_write"  # pending: an inventorySetQuantities call in doubt
 STOCK_ENTITY = "stock"  # pending: a held or failed SKU@WAREHOUSE
@@ -126,10 +125,6 @@ def run(ctx: Context, report: RunReport, options: Options) -> None:
 # -- pure helpers -----------------------------------------------------------------------------
 
 
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def parse_cursor(value: str | None, warehouses: Iterable[str]) -> dict[str, datetime]:
     """The per-warehouse cursor; a plain timestamp (older format) applies to every warehouse.
     Anything unreadable means no cursor: that warehouse is read in full."""
@@ -148,58 +143,6 @@ def parse_cursor(value: str | None, warehouses: Iterable[str]) -> dict[str, date
         except ValueError:
             continue
     return result
-
-
-def resolve_locations(
-    configured: Mapping[str, str], shop_locations: Sequence[Mapping[str, Any]]
-) -> dict[str, str]:
-    """Warehouse code -> location gid. A value may be a location's gid or its name (exact,
-    else case-insensitive when that is unambiguous)."""
-    by_gid = {str(loc["id"]): loc for loc in shop_locations}
-    names = sorted(str(loc.get("name")) for loc in shop_locations)
-    problems: list[Problem] = []
-    resolved: dict[str, str] = {}
-    for code, wanted in configured.items():
-        if wanted in by_gid:
-            resolved[code] = wanted
-            continue
-        exact = [str(loc["id"]) for loc in shop_locations if loc.get("name") == wanted]
-        folded = [
-            str(loc["id"])
-            for loc in shop_locations
-            if str(loc.get("name") or "").casefold() == str(wanted).casefold()
-        ]
-        match = exact or folded
-        if len(match) == 1:
-            resolved[code] = match[0]
-            continue
-        reason = (
-            f"{len(match)} Shopify locations are named {wanted!r}"
-            if match
-            else f"Shopify has no location {wanted!r}"
-        )
-        problems.append(
-            Problem(
-                f"inventory.locations.{code}",
-                reason,
-                "use the name or gid of one of the shop's locations: "
-                + (", ".join(repr(n) for n in names) or "the shop lists none"),
-            )
-        )
-    seen: dict[str, str] = {}
-    for code, gid in resolved.items():
-        if gid in seen:
-            problems.append(
-                Problem(
-                    f"inventory.locations.{code}",
-                    f"maps to the same Shopify location as {seen[gid]}",
-                    "map each warehouse to its own location",
-                )
-            )
-        seen.setdefault(gid, code)
-    if problems:
-        raise ConfigError(problems)
-    return resolved
 
 
 def stock_row(

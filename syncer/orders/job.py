@@ -29,8 +29,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from syncer.connectors.unleashed import PER_CODE_LOOKUP_LIMIT
-from syncer.engine import Context, Options
+from syncer.engine import Context, Options, shop_key
 from syncer.errors import DataError, NotFound, OutcomeUnknown
+from syncer.links import CREDIT_NOTE_LINK, CUSTOMER_LINK, ORDER_LINK, PRODUCT_LINK
 from syncer.orders.credit import credit_reference, map_free_credit, with_shipping_tax
 from syncer.orders.events import SentSnapshot, detect_events
 from syncer.orders.mapping import (
@@ -48,15 +49,12 @@ from syncer.orders.mapping import (
 )
 from syncer.readahead import read_ahead
 from syncer.report import Item, RunReport
+from syncer.timeutil import iso, parse_iso
 
 log = logging.getLogger("syncer.orders")
 
 JOB = "orders"
 OVERLAP = timedelta(minutes=5)  # re-read a little: records stamped at a window edge show late
-LINK = "order"
-CUSTOMER_LINK = "customer"
-CREDIT_LINK = "credit_note"
-PRODUCT_LINK = "product"
 CHUNK = 250  # orders handled together: one refund look-up and one SKU look-up per chunk
 
 
@@ -72,21 +70,6 @@ def settings_from(ctx: Context) -> OrderSettings:
         financial_statuses=o.financial_statuses,
         include_test_orders=o.include_test_orders,
     )
-
-
-def shop_key(ctx: Context) -> str:
-    """The shop part of every deterministic Guid: the configured shop without scheme, so
-    `example.myshopify.com` and `https://example.myshopify.com/` give the same Guids."""
-    shop = ctx.config.shopify.shop.strip().lower()
-    return shop.split("://", 1)[-1].rstrip("/")
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def window_start(ctx: Context, report: RunReport, options: Options) -> datetime | None:
@@ -171,7 +154,7 @@ class OrdersRun:
     def retry_ids(self) -> dict[str, None]:
         """Orders left unresolved by earlier runs (held, failed, left "sending"), in order."""
         retry: dict[str, None] = dict.fromkeys(self.pending_keys)
-        for link in self.store.links(LINK, status="sending"):
+        for link in self.store.links(ORDER_LINK, status="sending"):
             retry.setdefault(str(link["key"]), None)
         return retry
 
@@ -253,7 +236,7 @@ class OrdersRun:
                 )
             )
         orders.sort(key=lambda o: (str(o.get("updatedAt") or ""), str(o["id"])))
-        links = {str(o["id"]): self.store.link(LINK, str(o["id"])) for o in orders}
+        links = {str(o["id"]): self.store.link(ORDER_LINK, str(o["id"])) for o in orders}
         self.add_refund_details(orders, links)
         to_send: list[dict[str, Any]] = []
         for order in orders:
@@ -398,15 +381,15 @@ class OrdersRun:
             "sent": SentSnapshot.from_mapped(mapped).to_json(),
             "customer": customer,
         }
-        self.store.put_link(LINK, gid, status="sending", remote_id=guid, data=ledger)
+        self.store.put_link(ORDER_LINK, gid, status="sending", remote_id=guid, data=ledger)
         try:
             self.post_sales_order(guid, mapped.payload)
         except (OutcomeUnknown, DataError) as exc:
             status = "sending" if isinstance(exc, OutcomeUnknown) else "failed"
-            self.store.put_link(LINK, gid, status=status, remote_id=guid, data=ledger)
+            self.store.put_link(ORDER_LINK, gid, status=status, remote_id=guid, data=ledger)
             self.fail(order, str(exc), detail)
             return
-        self.store.put_link(LINK, gid, status="created", remote_id=guid, data=ledger)
+        self.store.put_link(ORDER_LINK, gid, status="created", remote_id=guid, data=ledger)
         self.clear_pending(gid)
         report.add(Item("order", name, "create", detail))
 
@@ -434,7 +417,7 @@ class OrdersRun:
         guid = str(link["remote_id"])
         if self.ctx.unleashed.get_sales_order(guid) is not None:
             self.store.put_link(
-                LINK, link["key"], status="created", remote_id=guid, data=link["data"]
+                ORDER_LINK, link["key"], status="created", remote_id=guid, data=link["data"]
             )
             self.clear_pending(str(link["key"]))
             self.report.add(
@@ -572,7 +555,7 @@ class OrdersRun:
         name = item.key
         guid = credit_note_guid(self.shop, refund_id)
         refund = next((r for r in order.get("refunds") or [] if r.get("id") == refund_id), None)
-        ledger = self.store.link(CREDIT_LINK, refund_id)
+        ledger = self.store.link(CREDIT_NOTE_LINK, refund_id)
         if ledger is not None and ledger["status"] == "created":
             item.detail["credit_note"] = guid
             return True
@@ -595,7 +578,7 @@ class OrdersRun:
         if self.report.dry_run:
             return True
         self.store.put_link(
-            CREDIT_LINK,
+            CREDIT_NOTE_LINK,
             refund_id,
             status="sending",
             remote_id=guid,
@@ -613,7 +596,7 @@ class OrdersRun:
             self.report.add(Item("refund", name, "fail", {"refund": refund_id}, error=str(exc)))
             return False
         self.store.put_link(
-            CREDIT_LINK,
+            CREDIT_NOTE_LINK,
             refund_id,
             status="created",
             remote_id=guid,

@@ -44,10 +44,10 @@ from typing import Any
 
 from syncer.connectors.shopify import SKUS_PER_QUERY
 from syncer.connectors.unleashed import parse_date
-from syncer.engine import Context, Options
+from syncer.engine import Context, Options, shop_key
 from syncer.errors import ConfigError, DataError, OutcomeUnknown, SafetyStop
-from syncer.inventory.job import resolve_locations
-from syncer.orders.job import iso, parse_iso, shop_key
+from syncer.inventory.locations import resolve_locations
+from syncer.links import PRODUCT_LINK
 from syncer.products.planner import ProductPlan, ProductWrite, other_side, plan, safety_check
 from syncer.products.projection import (
     PRODUCT_LEVEL_FIELDS,
@@ -61,11 +61,11 @@ from syncer.products.projection import (
     unleashed_product_body,
 )
 from syncer.report import Item, RunReport
+from syncer.timeutil import iso, parse_iso
 
 log = logging.getLogger("syncer.products")
 
 JOB = "products"
-LINK = "product"
 # Unleashed may honour only the date part of modifiedSince: re-read a whole day.
 UNLEASHED_OVERLAP = timedelta(days=1)
 SHOPIFY_OVERLAP = timedelta(minutes=5)
@@ -465,7 +465,7 @@ class ProductsRun:
         ctx, report = self.ctx, self.report
         shop = ctx.shopify.shop_info()
         self.taxes_included = bool(shop.get("taxesIncluded"))
-        self.links = {str(link["key"]): link for link in self.store.links(LINK)}
+        self.links = {str(link["key"]): link for link in self.store.links(PRODUCT_LINK)}
         self.retry = {str(row["key"]) for row in self.store.pending(JOB, "product")}
         self.retry |= {sku for sku, link in self.links.items() if link["status"] == "creating"}
         reads, scope = self.read()
@@ -573,10 +573,10 @@ class ProductsRun:
             # remote_id is the Unleashed Guid, as the orders job reads it.
             rows.append((sku, data.get("unleashed_guid"), "linked", data))
             if len(rows) >= LINKS_PER_WRITE:
-                self.store.put_links(LINK, rows)
+                self.store.put_links(PRODUCT_LINK, rows)
                 rows = []
         if rows:
-            self.store.put_links(LINK, rows)
+            self.store.put_links(PRODUCT_LINK, rows)
 
     def link_data(self, sku: str) -> dict[str, Any]:
         """The link's ids as they are after this run (records just read, creates just made)."""
@@ -705,7 +705,7 @@ class ShopifyWriter:
         try:
             product = self.find_started(creating) if resumed else None
             if product is None:
-                store.put_link(LINK, sku, status="creating", remote_id=remote, data=ledger)
+                store.put_link(PRODUCT_LINK, sku, status="creating", remote_id=remote, data=ledger)
                 try:
                     product = self.client.product_create(
                         title=title,
@@ -718,7 +718,7 @@ class ShopifyWriter:
                     if product is None:
                         raise
                 creating["product_id"] = product["id"]
-                store.put_link(LINK, sku, status="creating", remote_id=remote, data=ledger)
+                store.put_link(PRODUCT_LINK, sku, status="creating", remote_id=remote, data=ledger)
             variant = ((product.get("variants") or {}).get("nodes") or [None])[0]
             if not variant:
                 raise DataError(
