@@ -22,6 +22,7 @@ PURE = [
     "links.py",
     "timeutil.py",
     "inventory/locations.py",
+    "inventory/snapshot.py",
     "orders/mapping.py",
     "orders/events.py",
     "orders/credit.py",

@@ -66,7 +66,6 @@ import math
 import sys
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -91,6 +90,14 @@ from syncer.inventory.planner import (
     sent_order_statuses,
     split_not_in_shopify,
     targeted_levels,
+)
+from syncer.inventory.snapshot import (
+    ShopifyView,
+    batched,
+    level_row,
+    overflows,
+    parse_cursor,
+    stock_row,
 )
 from syncer.links import ORDER_LINK, PRODUCT_LINK, STOCK_ITEM_LINK, STOCK_SEEN_LINK
 from syncer.report import Item, RunReport
@@ -122,128 +129,12 @@ def run(ctx: Context, report: RunReport, options: Options) -> None:
     InventoryRun(ctx, report, options).execute()
 
 
-# -- pure helpers -----------------------------------------------------------------------------
-
-
-def parse_cursor(value: str | None, warehouses: Iterable[str]) -> dict[str, datetime]:
-    """The per-warehouse cursor; a plain timestamp (older format) applies to every warehouse.
-    Anything unreadable means no cursor: that warehouse is read in full."""
-    if not value:
-        return {}
-    try:
-        data = json.loads(value)
-    except ValueError:
-        data = {code: value for code in warehouses}
-    if not isinstance(data, dict):
-        return {}
-    result: dict[str, datetime] = {}
-    for code, text in data.items():
-        try:
-            result[str(code)] = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-        except ValueError:
-            continue
-    return result
-
-
-def stock_row(
-    raw: Mapping[str, Any], warehouse: str, decimals: dict[str, Decimal] | None = None
-) -> StockRow | None:
-    """A StockOnHand row as the planner takes it; None when it has no product code.
-    `decimals` (text -> Decimal) lets the rows of a large read share their few quantities."""
-    sku = str(raw.get("ProductCode") or "").strip()
-    if not sku:
-        return None
-    sku = sys.intern(sku)  # shared with the Shopify view's keys and the plan's items
-    value = raw.get("AvailableQty")
-    text = str(value) if value is not None else "NaN"
-    available = decimals.get(text) if decimals is not None else None
-    if available is None:
-        try:
-            available = Decimal(text)
-        except InvalidOperation:
-            available = Decimal("NaN")
-        if decimals is not None:
-            decimals[text] = available
-    return StockRow(sku, warehouse, available)
-
-
 def input_digest(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def stale_codes(exc: DataError) -> bool:
     return any(isinstance(e, Mapping) and e.get("code") == STALE for e in exc.errors)
-
-
-def level_row(item_id: str, location_gid: str, available: Any, tracked: Any) -> LevelRow:
-    return LevelRow(
-        inventory_item_id=item_id,
-        location_gid=sys.intern(location_gid),  # one string per location, not per level
-        available=None if available is None else int(available),
-        tracked=bool(tracked),
-        active=available is not None,
-    )
-
-
-class LevelsAt(Mapping[StockKey, "LevelRow | list[LevelRow]"]):
-    """One location's levels as the planner takes them, (SKU, location gid) -> level(s),
-    read through the view's SKU -> level(s) dict instead of a tuple key per level."""
-
-    def __init__(self, location_gid: str, by_sku: Mapping[str, LevelRow | list[LevelRow]]):
-        self.location_gid = location_gid
-        self.by_sku = by_sku
-
-    def __getitem__(self, key: StockKey) -> LevelRow | list[LevelRow]:
-        if key[1] != self.location_gid:
-            raise KeyError(key)
-        return self.by_sku[key[0]]
-
-    def __iter__(self) -> Iterator[StockKey]:
-        return ((sku, self.location_gid) for sku in self.by_sku)
-
-    def __len__(self) -> int:
-        return len(self.by_sku)
-
-
-@dataclass
-class ShopifyView:
-    """What Shopify has for the SKUs in scope: location gid -> SKU -> its one level there,
-    or a list when several inventory items carry the SKU there (rare). Nested dicts and one
-    inventory item id string per item, so a large catalogue costs no tuple, list or id copy
-    per level."""
-
-    levels: dict[str, dict[str, LevelRow | list[LevelRow]]] = field(default_factory=dict)
-    added: int = 0  # levels taken so far
-
-    def carries(self, sku: str) -> bool:
-        """Whether some Shopify variant carries this SKU (a level read, active or not)."""
-        return any(sku in at_location for at_location in self.levels.values())
-
-    def at(self, location_gid: str) -> LevelsAt:
-        return LevelsAt(location_gid, self.levels.get(location_gid, {}))
-
-    def add(self, sku: str, row: LevelRow) -> None:
-        sku = sys.intern(sku)
-        self.added += 1
-        for at_location in self.levels.values():
-            other = at_location.get(sku)
-            if (
-                isinstance(other, LevelRow)
-                and other.inventory_item_id == row.inventory_item_id
-                and other.inventory_item_id is not row.inventory_item_id
-            ):
-                # The same item at another location: keep one copy of its id.
-                row = replace(row, inventory_item_id=other.inventory_item_id)
-                break
-        at_location = self.levels.setdefault(row.location_gid, {})
-        held = at_location.get(sku)
-        if held is None:
-            at_location[sku] = row
-        elif isinstance(held, LevelRow):
-            if held.inventory_item_id != row.inventory_item_id:
-                at_location[sku] = [held, row]
-        elif all(r.inventory_item_id != row.inventory_item_id for r in held):
-            held.append(row)
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -435,7 +326,7 @@ class InventoryRun:
             if (item := items.get(f"{row.sku}@{row.warehouse_code}")) is not None
             and item.action in ("update", "unchanged")
         )
-        for batch in _batched(done, LINKS_PER_WRITE):
+        for batch in batched(done, LINKS_PER_WRITE):
             self.store.put_links(STOCK_SEEN_LINK, batch)
 
     def add_retries(
@@ -553,7 +444,7 @@ class InventoryRun:
                 for sku, item_id in items_by_sku.items()
                 if item_id is not None
             )
-            for batch in _batched(unique, LINKS_PER_WRITE):
+            for batch in batched(unique, LINKS_PER_WRITE):
                 self.store.put_links(STOCK_ITEM_LINK, batch)
 
     def cached_items(self, skus: Sequence[str]) -> dict[str, str]:
@@ -677,7 +568,7 @@ class InventoryRun:
                     link = self.store.link(ORDER_LINK, gid)
                     if link is not None:
                         sent_links[gid] = link
-                    if link is not None or _overflows(order):
+                    if link is not None or overflows(order):
                         kept[gid] = order
                     else:
                         count([order], {})
@@ -685,7 +576,7 @@ class InventoryRun:
         ctx.progress.done()
         if not seen:
             return {}
-        overflow = [gid for gid, order in kept.items() if _overflows(order)]
+        overflow = [gid for gid, order in kept.items() if overflows(order)]
         if overflow:
             complete = ctx.shopify.fulfillment_orders_for(overflow)
             for gid, order in kept.items():
@@ -833,28 +724,3 @@ class InventoryRun:
                 )
             elif item.key in existing:
                 self.store.clear_pending(JOB, STOCK_ENTITY, item.key)
-
-
-def _overflows(order: Mapping[str, Any]) -> bool:
-    """True when the light order query did not carry all fulfilment orders or lines."""
-    fulfillment_orders = order.get("fulfillmentOrders") or {}
-    if (fulfillment_orders.get("pageInfo") or {}).get("hasNextPage"):
-        return True
-    return any(
-        ((fo.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage")
-        for fo in fulfillment_orders.get("nodes") or []
-    )
-
-
-def _batched(
-    rows: Iterable[tuple[str, str | None, str, dict[str, Any]]], size: int
-) -> Iterator[list[tuple[str, str | None, str, dict[str, Any]]]]:
-    """Link rows in lists of at most `size`, built one list at a time."""
-    batch: list[tuple[str, str | None, str, dict[str, Any]]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
