@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from syncer.errors import ConfigError
 from syncer.inventory.planner import (
+    NOT_IN_SHOPIFY,
     InFlightLine,
     InventoryPlan,
     LevelRow,
-    NOT_IN_SHOPIFY,
     SetQuantity,
     StockRow,
     after_stale,
