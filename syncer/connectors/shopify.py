@@ -37,7 +37,7 @@ log = logging.getLogger("syncer.shopify")
 
 RENEW_MARGIN = 300.0  # seconds before expiry when a client-credentials token is renewed
 # Order lines per order in a page of orders; the rest are fetched after, per order. Most
-# orders have a few lines: 5 fits 15 orders in a 1,000-point page (10 fitted 10).
+# orders have a few lines: 5 fits 14 orders in a 1,000-point page (10 fitted 10).
 LINE_ITEMS_FIRST = 5
 SKUS_PER_QUERY = 50  # `sku:A OR sku:B ...` terms per productVariants query
 LEVELS_PER_ITEM = 10  # inventory levels read per item (one per location)

@@ -18,7 +18,7 @@ orders and status from Shopify in batches, plans (pure, fulfillments/planner.py)
 
 Shipments of orders Shopify already fulfilled or cancelled are `conflict` items: reported once
 (the shipment is recorded with status "reported"), never forced. Like every report-only item
-they do not change the exit code (SPEC section 2), so a run with only conflicts exits 0. Held
+they do not change the exit code, so a run with only conflicts exits 0. Held
 (`hold`) and failed (`fail`) shipments exit 1, are kept in the pending list and retried on every
 run: the read window reaches back to the oldest of them.
 

@@ -1,4 +1,4 @@
-"""Plan Shopify fulfilments from dispatched Unleashed shipments (SPEC section 4, Fulfilments).
+"""Plan Shopify fulfilments from dispatched Unleashed shipments.
 
 Pure: it takes the shipments, the Shopify orders syncer created (with their fulfilment orders)
 and the ledger of shipments already fulfilled, and returns the `fulfillmentCreate` inputs and

@@ -1,6 +1,6 @@
 """`sync inventory`: Unleashed stock becomes Shopify `available`, minus buffer and in flight.
 
-One run (SPEC section 4, Inventory):
+One run:
 
 1. Resolve `inventory.locations` (warehouse code -> Shopify location name or gid) with one
    `locations` call; an unknown name is a configuration error (exit 2) that lists the
@@ -31,8 +31,8 @@ One run (SPEC section 4, Inventory):
    250 a call with `changeFromQuantity` (compare-and-swap).
 
 Why an incremental run with nothing changed reads neither in flight nor Shopify's levels
-(issue 9: at most 2 requests per API; here 1 `locations` call and one StockOnHand call per
-warehouse): the previous run left every level at its target, and without a StockOnHand
+(at most 2 requests per API when nothing changed; here 1 `locations` call and one StockOnHand
+call per warehouse): the previous run left every level at its target, and without a StockOnHand
 change a target moves only with in flight, which moves in step with Shopify's own
 bookkeeping. A new order takes its units off Shopify's `available` by itself while our target
 drops by the same in-flight units; a cancellation or edit restocks Shopify and lowers in

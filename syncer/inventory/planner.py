@@ -1,4 +1,4 @@
-"""Plan Shopify `available` levels from Unleashed stock (SPEC section 4, Inventory).
+"""Plan Shopify `available` levels from Unleashed stock.
 
 Pure: it takes what the connectors read and returns the writes and the report items. It never
 talks to an API, so a dry run and a real run plan exactly the same thing.
@@ -23,10 +23,10 @@ from syncer.errors import ConfigError, Problem
 from syncer.report import Item
 from syncer.shapes import connection_nodes
 
-SHOPIFY_BATCH_LIMIT = 250  # Shopify's cap on any input array (API-NOTES section 2.3 / 5.2)
+SHOPIFY_BATCH_LIMIT = 250  # Shopify's cap on any input array, quantities included
 SHOPIFY_MAX_QUANTITY = 2**31 - 1  # Shopify's `Int` is 32-bit: a larger quantity fails the call
 
-# Shopify's documented values for `InventorySetQuantitiesInput.reason` (API-NOTES section 5.2).
+# Shopify's documented values for `InventorySetQuantitiesInput.reason`; any other is refused.
 SET_QUANTITY_REASONS = frozenset(
     {
         "correction",
@@ -151,7 +151,7 @@ def in_flight_lines(
     unallocated_statuses: Collection[str],
     default_location_gid: str,
 ) -> list[InFlightLine]:
-    """Which units of these Shopify orders are in flight, per SPEC section 4 (Inventory).
+    """Which units of these Shopify orders are in flight.
 
     `orders` are Shopify order nodes: `{id, cancelledAt, displayFinancialStatus,
     lineItems{nodes[{sku, currentQuantity, unfulfilledQuantity?}]}, fulfillmentOrders?{nodes[
@@ -159,7 +159,7 @@ def in_flight_lines(
     lineItem{sku}}]}}]}}`. `sent_status_by_order_gid` maps an order gid to the Unleashed
     `OrderStatus` of the sales order syncer sent, or None (or no entry) when it was never sent.
 
-    Rules, each with the SPEC sentence it implements:
+    Rules, each with the sentence of the inventory contract it implements:
     - "not cancelled ones: Shopify restocks those": an order with `cancelledAt` counts nothing.
     - "paid orders held or not yet sent, unpaid open orders": an order never sent counts in
       full, whatever its financial status (held orders are paid orders not yet sent); the

@@ -143,7 +143,7 @@ class OrdersRun:
     def note_cursor(self, node: Any) -> None:
         """Keep the newest `updatedAt` read before the first unreadable node: Shopify sorts by
         updatedAt, so the cursor then stays at or before that node and the next run reads it
-        again (SPEC: a cursor never moves past a record that could not be read)."""
+        again (a cursor never moves past a record that could not be read)."""
         if not readable(node):
             self.unreadable = True
             return
@@ -537,7 +537,7 @@ class OrdersRun:
             return
         if unfinished:
             # On the retry list, so the order is read again even once the cursor has moved
-            # past its last change (SPEC: failed items are retried on every run).
+            # past its last change (failed items are retried on every run).
             self.set_pending(
                 gid,
                 action="fail",

@@ -1,4 +1,4 @@
-"""Shopify order -> Unleashed sales order, as pure data (SPEC section 4, "Orders").
+"""Shopify order -> Unleashed sales order, as pure data.
 
 Input is one Shopify `Order` node as the GraphQL Admin API 2026-10 returns it (plain dicts,
 money as `{"shopMoney": {"amount": "12.30", "currencyCode": "NZD"}}`). Output is the exact JSON

@@ -1,4 +1,4 @@
-"""`sync products`: keep product data in step in the direction `master:` sets (SPEC 4).
+"""`sync products`: keep product data in step in the direction `master:` sets.
 
 One run:
 1. reads what changed on BOTH sides since their cursors (one JSON cursor holds both), or both

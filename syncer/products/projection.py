@@ -1,14 +1,14 @@
 """One comparable record per SKU, from either side, so the planner compares like with like;
 and back: the payload each API takes for a planned change.
 
-Unleashed products and Shopify variants are projected onto the six field pairs of SPEC section 4
-("Products"). Each value is normalised once here, by the rules in `NORMALISATION`, so the planner
-can use plain equality; a value that cannot be normalised becomes a `RecordProblem` on the
-record (the planner holds that SKU with the reason) instead of an exception that would stop the
-whole plan.
+Unleashed products and Shopify variants are projected onto the six synced field pairs
+(`FIELDS`: title, description, price, barcode, weight, product type). Each value is normalised
+once here, by the rules in `NORMALISATION`, so the planner can use plain equality; a value
+that cannot be normalised becomes a `RecordProblem` on the record (the planner holds that SKU
+with the reason) instead of an exception that would stop the whole plan.
 
 Pure: no HTTP, no SQL, no CLI. Input shapes:
-- Unleashed: a product dict as `GET /Products` returns it (API-NOTES section 4).
+- Unleashed: a product dict as `GET /Products` returns it.
 - Shopify: a variant node from GraphQL: `{id, sku, title, barcode, price, updatedAt,
   product {id, title, descriptionHtml, productType, status, updatedAt, variantsCount {count}},
   inventoryItem {id, tracked, measurement {weight {unit, value}}}}`.
@@ -30,7 +30,7 @@ SIDE_NAMES: dict[str, str] = {"shopify": "Shopify", "unleashed": "Unleashed"}
 
 FIELDS: tuple[str, ...] = ("title", "description", "price", "barcode", "weight", "product_type")
 # On a multi-variant Shopify product these live on the product, shared by every variant, so a
-# value coming from one Unleashed product must not overwrite them (SPEC section 4).
+# value coming from one Unleashed product must not overwrite them.
 PRODUCT_LEVEL_FIELDS: frozenset[str] = frozenset({"title", "description", "product_type"})
 VARIANT_LEVEL_FIELDS: frozenset[str] = frozenset({"price", "barcode", "weight"})
 

@@ -51,7 +51,7 @@ def planned_handle(title: str, sku: str) -> str:
 
 
 def guard_target(master: Side, writes: Iterable[ProductWrite]) -> None:
-    """Nothing is ever written to the master side (SPEC 4): refuse before any request."""
+    """Nothing is ever written to the master side: refuse the whole plan before any request."""
     for write in writes:
         if write.side == master:
             raise RuntimeError(
