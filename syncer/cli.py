@@ -1,8 +1,9 @@
 """The command line: thin click commands over the engine; errors become user messages here.
 
-Every command loads the config, builds a Context, calls the job or view, and renders. All
-`SyncerError`s reach the user through `main()` as plain lines with their exit code (SPEC
-section 2); a traceback only with -v.
+Every command loads the config, builds a Context, calls the job or view, and renders. Every
+`SyncerError` reaches the user through `SyncerGroup.invoke` as plain lines and exits with the
+code its class carries (0 done, 1 failed or held items, 2 usage or config, 3 credentials or
+API unreachable, 4 lock held); a traceback only with -v.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class State:
 
 
 pass_state = click.make_pass_decorator(State)
+
+
+# -- the one place errors become messages ------------------------------------------------------
 
 
 class SyncerGroup(click.Group):
@@ -532,7 +536,7 @@ def sandbox_serve(state: State, shopify_port: int, unleashed_port: int, seed: in
     )
 
 
-# -- the one place errors become messages ------------------------------------------------------
+# -- logging and the entry point ---------------------------------------------------------------
 
 
 def _setup_logging(verbose: int) -> None:

@@ -16,6 +16,7 @@ from syncer.config import load_config
 from syncer.engine import Context, Options, run_job
 from syncer.errors import SyncerError
 from syncer.jobs import enabled, job_function
+from syncer.links import ORDER_LINK
 from syncer.report import JOBS
 from syncer.sandbox.runner import SANDBOX_ENV, Sandboxes, start_sandboxes
 from syncer.store import Store
@@ -89,7 +90,7 @@ def _sync_all(console: render.Console, context: Context) -> int:
 
 def _dispatch_one(boxes: Sandboxes, store: Store) -> str | None:
     """Ship the first sales order syncer created, as a warehouse would in Unleashed."""
-    links = store.links("order", status="created")
+    links = store.links(ORDER_LINK, status="created")
     if not links:
         return None
     order_number = str(links[0]["data"].get("order_number"))

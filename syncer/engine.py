@@ -122,16 +122,26 @@ class Context:
 JobFunction = Callable[[Context, RunReport, Options], None]
 
 
-def run_job(ctx: Context, job: str, function: JobFunction, options: Options) -> RunReport:
-    """Run one job and record it. Credential and reachability failures are re-raised after
-    the run is recorded (exit 3); a safety stop is recorded as failed (exit 1)."""
+def shop_key(ctx: Context) -> str:
+    """The shop part of every deterministic Guid: the configured shop without scheme, so
+    `example.myshopify.com` and `https://example.myshopify.com/` give the same Guids."""
+    shop = ctx.config.shopify.shop.strip().lower()
+    return shop.split("://", 1)[-1].rstrip("/")
+
+
+def run_job(
+    ctx: Context, job: str, function: JobFunction, options: Options, shop: str | None = None
+) -> RunReport:
+    """Run one job and record it (`shop`, when given, goes to `runs.shop`). Credential and
+    reachability failures are re-raised after the run is recorded (exit 3); a safety stop is
+    recorded as failed (exit 1)."""
     report = RunReport(
         job=job,
         dry_run=options.dry_run,
         started_at=utcnow(),
         cursor_before=ctx.store.cursor(job),
     )
-    ctx.store.start_run(report)
+    ctx.store.start_run(report, shop=shop)
     before = ctx.counter.snapshot()
     raised: BaseException | None = None
     try:

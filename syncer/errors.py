@@ -1,7 +1,8 @@
 """Exceptions named for what the caller does next.
 
-Every error a user can see derives from `SyncerError` and carries the exit code that SPEC
-section 2 gives it; `cli.py` turns them into plain lines in one place.
+Every error a user can see derives from `SyncerError` and carries its exit code (1 failed
+or held items, 2 usage or config, 3 credentials or API unreachable, 4 lock held); `cli.py`
+turns them into plain lines in one place.
 """
 
 from __future__ import annotations

@@ -82,7 +82,9 @@ class RetryPolicy:
     read_timeout: float = 60.0
 
     def backoff(self, attempt: int) -> float:
-        """Full-jitter exponential backoff for attempt 1, 2, ..."""
+        """Exponential backoff with equal jitter for attempt 1, 2, ...: a delay drawn between
+        half the ceiling and the ceiling, so clients that failed together retry apart, and
+        none sooner than half the ceiling."""
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return random.uniform(ceiling / 2, ceiling)
 

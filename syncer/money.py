@@ -3,7 +3,7 @@
 Unleashed validates every sales order and credit note: per line
 `LineTotal = round(OrderQuantity x UnitPrice, 2)` and `LineTax = round(LineTotal x TaxRate, 2)`;
 then `SubTotal = sum(LineTotal)`, `TaxTotal = sum(LineTax)`, `Total = SubTotal + TaxTotal`
-(reference/unleashed/API-NOTES.md section 6, "Totals validation"). Rounding is half-up.
+and it refuses a document whose totals break these equations. Rounding is half-up.
 """
 
 from __future__ import annotations

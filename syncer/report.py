@@ -1,6 +1,6 @@
 """What a run did, as plain data: the store persists it, render.py shows it.
 
-Entities and actions are the public vocabulary of SPEC section 5 (`run_items`).
+Entities and actions are the public vocabulary of the `run_items` table: people query them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ Action = Literal[
     "drift",
 ]
 JOBS = ("orders", "products", "inventory", "fulfillments")
-# Items that only report: they never change the exit code (SPEC section 2).
+# Items that only report: they never change the exit code (cron must not fail on them).
 REPORT_ONLY: frozenset[str] = frozenset({"conflict", "cancelled", "refund", "drift"})
 
 

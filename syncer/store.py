@@ -2,8 +2,10 @@
 
 One SQLite file holds cursors, links (order, product, shipment, credit note), held and failed
 items, reported events, idempotency keys, API usage and the public report tables `runs` and
-`run_items` (SPEC section 5). The schema is versioned with `PRAGMA user_version`; each entry of
-MIGRATIONS moves it one version on. A run's report rows and its cursor commit together.
+`run_items`, which people read with sqlite3, Datasette or a BI tool, so their columns only
+ever grow. Tables are created and altered with sqlite-utils; the schema is versioned with
+`PRAGMA user_version`, and each entry of MIGRATIONS moves it one version on. A run's report
+rows and its cursor commit together.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,90 +25,114 @@ import sqlite_utils
 from syncer.errors import ConfigError, LockHeld, Problem
 from syncer.report import RunReport
 
-MIGRATIONS: list[str] = [
-    # 1: public report tables, cursors, and the internal ledgers.
-    """
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY,
-        job TEXT NOT NULL,
-        started_at TEXT NOT NULL,
-        finished_at TEXT,
-        dry_run INTEGER NOT NULL DEFAULT 0,
-        status TEXT NOT NULL,
-        created INTEGER NOT NULL DEFAULT 0,
-        updated INTEGER NOT NULL DEFAULT 0,
-        unchanged INTEGER NOT NULL DEFAULT 0,
-        held INTEGER NOT NULL DEFAULT 0,
-        failed INTEGER NOT NULL DEFAULT 0,
-        shopify_calls INTEGER NOT NULL DEFAULT 0,
-        unleashed_calls INTEGER NOT NULL DEFAULT 0,
-        cursor_before TEXT,
-        cursor_after TEXT,
-        error TEXT
-    );
-    CREATE INDEX runs_job ON runs (job, id);
-    CREATE TABLE run_items (
-        run_id INTEGER NOT NULL REFERENCES runs(id),
-        entity TEXT NOT NULL,
-        key TEXT NOT NULL,
-        action TEXT NOT NULL,
-        detail TEXT,
-        error TEXT
-    );
-    CREATE INDEX run_items_run ON run_items (run_id);
-    CREATE TABLE cursors (
-        job TEXT PRIMARY KEY,
-        value TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE TABLE links (
-        kind TEXT NOT NULL,
-        key TEXT NOT NULL,
-        remote_id TEXT,
-        status TEXT NOT NULL,
-        data TEXT NOT NULL DEFAULT '{}',
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        PRIMARY KEY (kind, key)
-    );
-    CREATE INDEX links_status ON links (kind, status);
-    CREATE INDEX links_remote ON links (kind, remote_id);
-    CREATE TABLE pending (
-        job TEXT NOT NULL,
-        entity TEXT NOT NULL,
-        key TEXT NOT NULL,
-        ref TEXT,
-        action TEXT NOT NULL,
-        reason TEXT,
-        data TEXT NOT NULL DEFAULT '{}',
-        first_seen TEXT NOT NULL,
-        last_seen TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 1,
-        PRIMARY KEY (job, entity, key)
-    );
-    CREATE TABLE events (
-        scope TEXT NOT NULL,
-        key TEXT NOT NULL,
-        run_id INTEGER,
-        seen_at TEXT NOT NULL,
-        PRIMARY KEY (scope, key)
-    );
-    CREATE TABLE idempotency_keys (
-        scope TEXT NOT NULL,
-        digest TEXT NOT NULL,
-        key TEXT NOT NULL UNIQUE,
-        status TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        PRIMARY KEY (scope, digest)
-    );
-    CREATE TABLE api_usage (
-        day TEXT NOT NULL,
-        api TEXT NOT NULL,
-        calls INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (day, api)
-    );
-    """,
-]
+
+def _create_tables(db: sqlite_utils.Database) -> None:
+    """Schema 1: the public report tables `runs` and `run_items`, cursors, and the internal
+    ledgers (links, held and failed items, events reported once, idempotency keys, API
+    usage). Plain SQLite types, so Datasette and any SQL tool read the report as it is."""
+    db.table("runs").create(
+        {
+            "id": int,
+            "job": str,
+            "started_at": str,
+            "finished_at": str,
+            "dry_run": int,
+            "status": str,
+            "created": int,
+            "updated": int,
+            "unchanged": int,
+            "held": int,
+            "failed": int,
+            "shopify_calls": int,
+            "unleashed_calls": int,
+            "cursor_before": str,
+            "cursor_after": str,
+            "error": str,
+        },
+        pk="id",
+        not_null={"job", "started_at", "status", *_COUNTS, "dry_run"},
+        defaults={"dry_run": 0, **{name: 0 for name in _COUNTS}},
+    )
+    db.table("runs").create_index(["job", "id"], index_name="runs_job")
+    db.table("run_items").create(
+        {"run_id": int, "entity": str, "key": str, "action": str, "detail": str, "error": str},
+        not_null={"run_id", "entity", "key", "action"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("run_items").create_index(["run_id"], index_name="run_items_run")
+    db.table("cursors").create(
+        {"job": str, "value": str, "updated_at": str},
+        pk="job",
+        not_null={"value", "updated_at"},
+    )
+    db.table("links").create(
+        {
+            "kind": str,
+            "key": str,
+            "remote_id": str,
+            "status": str,
+            "data": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk=("kind", "key"),
+        not_null={"kind", "key", "status", "data", "created_at", "updated_at"},
+        defaults={"data": "{}"},
+    )
+    db.table("links").create_index(["kind", "status"], index_name="links_status")
+    db.table("links").create_index(["kind", "remote_id"], index_name="links_remote")
+    db.table("pending").create(
+        {
+            "job": str,
+            "entity": str,
+            "key": str,
+            "ref": str,
+            "action": str,
+            "reason": str,
+            "data": str,
+            "first_seen": str,
+            "last_seen": str,
+            "attempts": int,
+        },
+        pk=("job", "entity", "key"),
+        not_null={"job", "entity", "key", "action", "data", "first_seen", "last_seen", "attempts"},
+        defaults={"data": "{}", "attempts": 1},
+    )
+    db.table("events").create(
+        {"scope": str, "key": str, "run_id": int, "seen_at": str},
+        pk=("scope", "key"),
+        not_null={"scope", "key", "seen_at"},
+    )
+    db.table("idempotency_keys").create(
+        {"scope": str, "digest": str, "key": str, "status": str, "created_at": str},
+        pk=("scope", "digest"),
+        not_null={"scope", "digest", "key", "status", "created_at"},
+    )
+    db.table("idempotency_keys").create_index(
+        ["key"], index_name="idempotency_keys_key", unique=True
+    )
+    db.table("api_usage").create(
+        {"day": str, "api": str, "calls": int},
+        pk=("day", "api"),
+        not_null={"day", "api", "calls"},
+        defaults={"calls": 0},
+    )
+
+
+def _add_runs_shop(db: sqlite_utils.Database) -> None:
+    """Schema 2: `runs.shop`, the shop a run was for. Nullable: rows written before it are
+    NULL, and a state file gains the column the first time this version opens it."""
+    db.table("runs").add_column("shop", str)
+
+
+# Keys per `IN (...)` look-up, well under SQLite's limit on bound parameters.
+_KEYS_PER_LOOKUP = 500
+
+_COUNTS = ("created", "updated", "unchanged", "held", "failed", "shopify_calls", "unleashed_calls")
+
+# Each entry moves a state file one schema version on, in its own transaction; the file's
+# version is `PRAGMA user_version`. Append only: an entry never changes once released.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_create_tables, _add_runs_shop]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -145,6 +171,7 @@ class Store:
         conn.execute("PRAGMA foreign_keys=ON")
         self.db = sqlite_utils.Database(conn)
         self.conn = conn
+        self._links = self.db.table("links")
         self._lock_file: int | None = None
         self.migrate()
 
@@ -172,10 +199,14 @@ class Store:
                 ]
             )
         for number in range(current, SCHEMA_VERSION):
-            with self.conn:
-                self.conn.executescript(
-                    "BEGIN;" + MIGRATIONS[number] + f"; PRAGMA user_version = {number + 1};"
-                )
+            self.conn.execute("BEGIN")
+            try:
+                MIGRATIONS[number](self.db)
+                self.conn.execute(f"PRAGMA user_version = {number + 1}")
+            except BaseException:
+                self.conn.rollback()
+                raise
+            self.conn.commit()
 
     # -- run lock --------------------------------------------------------------------------
 
@@ -232,28 +263,32 @@ class Store:
 
     # -- runs ------------------------------------------------------------------------------
 
-    def start_run(self, report: RunReport) -> int:
-        """Insert the run row at once: a run that dies midway still shows, as failed."""
+    def start_run(self, report: RunReport, shop: str | None = None) -> int:
+        """Insert the run row at once: a run that dies midway still shows, as failed.
+        `shop` names the shop the run is for (None leaves `runs.shop` NULL)."""
         with self.conn:
             cur = self.conn.execute(
-                "INSERT INTO runs (job, started_at, dry_run, status, cursor_before, error) "
-                "VALUES (?, ?, ?, 'failed', ?, ?)",
+                "INSERT INTO runs (job, started_at, dry_run, status, cursor_before, error, shop) "
+                "VALUES (?, ?, ?, 'failed', ?, ?, ?)",
                 (
                     report.job,
                     report.started_at,
                     int(report.dry_run),
                     report.cursor_before,
                     "interrupted before it finished",
+                    shop,
                 ),
             )
         report.run_id = int(cur.lastrowid or 0)
         return report.run_id
 
-    def finish_run(self, report: RunReport, cursor_job: str | None = None) -> None:
+    def finish_run(
+        self, report: RunReport, cursor_job: str | None = None, shop: str | None = None
+    ) -> None:
         """Write the run's result, its items and (unless a dry run or a failure) its cursor,
-        in one transaction."""
+        in one transaction. `shop` is recorded only when the run was not started."""
         if report.run_id is None:
-            self.start_run(report)
+            self.start_run(report, shop=shop)
         report.finished_at = report.finished_at or utcnow()
         counts = report.counts()
         move_cursor = (
@@ -317,29 +352,22 @@ class Store:
                     self._add_usage(day, api, calls)
 
     def runs(self, last: int = 20, job: str | None = None) -> list[dict[str, Any]]:
-        where, args = ("WHERE job = ?", [job]) if job else ("", [])
-        rows = self.db.query(
-            f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?",
-            [*args, last],
-        )
-        return list(rows)
+        where, args = ("job = ?", [job]) if job else (None, None)
+        return list(self.db.table("runs").rows_where(where, args, order_by="id DESC", limit=last))
 
     def run(self, run_id: int) -> dict[str, Any] | None:
-        rows = list(self.db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
-        return rows[0] if rows else None
+        return next(self.db.table("runs").rows_where("id = ?", [run_id], limit=1), None)
 
     def run_items(self, run_id: int) -> list[dict[str, Any]]:
         items = list(
-            self.db.query("SELECT * FROM run_items WHERE run_id = ? ORDER BY rowid", [run_id])
+            self.db.table("run_items").rows_where("run_id = ?", [run_id], order_by="rowid")
         )
         for item in items:
             item["detail"] = json.loads(item["detail"]) if item["detail"] else {}
         return items
 
     def last_runs_by_job(self) -> dict[str, dict[str, Any]]:
-        rows = self.db.query(
-            "SELECT * FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY job)"
-        )
+        rows = self.db.table("runs").rows_where("id IN (SELECT MAX(id) FROM runs GROUP BY job)")
         return {row["job"]: row for row in rows}
 
     # -- what alerts and monitors read ------------------------------------------------------
@@ -399,33 +427,28 @@ class Store:
     # -- links -----------------------------------------------------------------------------
 
     def link(self, kind: str, key: str) -> dict[str, Any] | None:
-        rows = list(self.db.query("SELECT * FROM links WHERE kind = ? AND key = ?", [kind, key]))
-        return _decode_link(rows[0]) if rows else None
+        rows = self._links.rows_where("kind = ? AND key = ?", [kind, key], limit=1)
+        return next((_decode_link(row) for row in rows), None)
 
     def links(self, kind: str, status: str | None = None) -> list[dict[str, Any]]:
         if status is None:
-            rows = self.db.query("SELECT * FROM links WHERE kind = ? ORDER BY key", [kind])
+            rows = self._links.rows_where("kind = ?", [kind], order_by="key")
         else:
-            rows = self.db.query(
-                "SELECT * FROM links WHERE kind = ? AND status = ? ORDER BY key", [kind, status]
-            )
+            rows = self._links.rows_where("kind = ? AND status = ?", [kind, status], order_by="key")
         return [_decode_link(row) for row in rows]
 
     def link_keys(self, kind: str) -> set[str]:
         """The keys of every link of `kind`, without reading their data: a large catalogue's
         decoded links would cost megabytes where only the keys are wanted."""
-        rows = self.conn.execute("SELECT key FROM links WHERE kind = ?", (kind,))
-        return {str(row[0]) for row in rows}
+        rows = self._links.rows_where("kind = ?", [kind], select="key")
+        return {str(row["key"]) for row in rows}
 
     def link_by_remote(self, kind: str, remote_id: str) -> dict[str, Any] | None:
-        rows = list(
-            self.db.query("SELECT * FROM links WHERE kind = ? AND remote_id = ?", [kind, remote_id])
-        )
-        return _decode_link(rows[0]) if rows else None
+        rows = self._links.rows_where("kind = ? AND remote_id = ?", [kind, remote_id], limit=1)
+        return next((_decode_link(row) for row in rows), None)
 
     def count_links(self, kind: str) -> int:
-        row = self.conn.execute("SELECT COUNT(*) FROM links WHERE kind = ?", (kind,)).fetchone()
-        return int(row[0])
+        return self._links.count_where("kind = ?", [kind])
 
     def put_link(
         self,
@@ -437,39 +460,49 @@ class Store:
         data: dict[str, Any] | None = None,
     ) -> None:
         """Insert or replace a link and commit at once (ledger writes must survive a crash)."""
-        now = utcnow()
-        with self.conn:
-            self.conn.execute(
-                "INSERT INTO links (kind, key, remote_id, status, data, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET "
-                "remote_id = excluded.remote_id, status = excluded.status, "
-                "data = excluded.data, updated_at = excluded.updated_at",
-                (kind, key, remote_id, status, json.dumps(data or {}, default=str), now, now),
-            )
+        self.put_links(kind, [(key, remote_id, status, data or {})])
 
     def put_links(self, kind: str, rows: list[tuple[str, str | None, str, dict[str, Any]]]) -> None:
-        """Bulk upsert of (key, remote_id, status, data) in one transaction."""
+        """Upsert (key, remote_id, status, data) rows in one transaction. A link keeps the
+        `created_at` of its first write: the fulfilments job reads the oldest order link's
+        to know how far back shipments can matter."""
+        if not rows:
+            return
         now = utcnow()
+        keys = sorted({key for key, _, _, _ in rows})
         with self.conn:
-            self.conn.executemany(
-                "INSERT INTO links (kind, key, remote_id, status, data, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET "
-                "remote_id = excluded.remote_id, status = excluded.status, "
-                "data = excluded.data, updated_at = excluded.updated_at",
-                [
-                    (kind, key, remote, status, json.dumps(data, default=str), now, now)
+            created: dict[str, str] = {}
+            for start in range(0, len(keys), _KEYS_PER_LOOKUP):
+                chunk = keys[start : start + _KEYS_PER_LOOKUP]
+                marks = ", ".join("?" * len(chunk))
+                for row in self._links.rows_where(
+                    f"kind = ? AND key IN ({marks})", [kind, *chunk], select="key, created_at"
+                ):
+                    created[str(row["key"])] = str(row["created_at"])
+            self._links.upsert_all(
+                (
+                    {
+                        "kind": kind,
+                        "key": key,
+                        "remote_id": remote,
+                        "status": status,
+                        "data": json.dumps(data, default=str),
+                        "created_at": created.get(key, now),
+                        "updated_at": now,
+                    }
                     for key, remote, status, data in rows
-                ],
+                ),
+                pk=("kind", "key"),
             )
 
     # -- held and failed items --------------------------------------------------------------
 
     def pending(self, job: str, entity: str | None = None) -> list[dict[str, Any]]:
         if entity is None:
-            rows = self.db.query("SELECT * FROM pending WHERE job = ? ORDER BY key", [job])
+            rows = self.db.table("pending").rows_where("job = ?", [job], order_by="key")
         else:
-            rows = self.db.query(
-                "SELECT * FROM pending WHERE job = ? AND entity = ? ORDER BY key", [job, entity]
+            rows = self.db.table("pending").rows_where(
+                "job = ? AND entity = ?", [job, entity], order_by="key"
             )
         result = []
         for row in rows:
@@ -478,7 +511,7 @@ class Store:
         return result
 
     def all_pending(self) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM pending ORDER BY job, key"))
+        return list(self.db.table("pending").rows_where(order_by="job, key"))
 
     def set_pending(
         self,
@@ -568,8 +601,8 @@ class Store:
 
     def pending_idempotency_keys(self, scope: str) -> list[dict[str, Any]]:
         return list(
-            self.db.query(
-                "SELECT * FROM idempotency_keys WHERE scope = ? AND status = 'pending'", [scope]
+            self.db.table("idempotency_keys").rows_where(
+                "scope = ? AND status = 'pending'", [scope]
             )
         )
 

@@ -32,6 +32,7 @@ RUNS_COLUMNS = [
     "cursor_before",
     "cursor_after",
     "error",
+    "shop",
 ]
 RUN_ITEMS_COLUMNS = ["run_id", "entity", "key", "action", "detail", "error"]
 

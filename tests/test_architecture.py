@@ -1,6 +1,7 @@
 """The layering rules the code relies on, checked by reading every module's imports.
 
 - Mapping and planning code imports no HTTP, no SQLite, no click and no rich.
+- A job never imports another job: what two jobs share lives in a module of its own.
 - Only syncer/render.py imports rich; only syncer/cli.py imports click; only
   syncer/store.py talks to SQLite (the sandboxes keep their own state in memory).
 - The runtime never imports the bundled sandboxes (they are for the demo, tests and bench).
@@ -18,6 +19,10 @@ PURE = [
     "money.py",
     "report.py",
     "shapes.py",
+    "links.py",
+    "timeutil.py",
+    "inventory/locations.py",
+    "inventory/snapshot.py",
     "orders/mapping.py",
     "orders/events.py",
     "orders/credit.py",
@@ -40,14 +45,25 @@ IO_MODULES = (
 )
 
 
+def module_name(path: Path) -> str:
+    return ".".join(("syncer", *path.relative_to(PACKAGE).with_suffix("").parts))
+
+
 def imports(path: Path) -> set[str]:
-    """Every module a file imports, at any depth (function-level imports included)."""
+    """Every module a file imports, at any depth (function-level imports included); relative
+    imports are resolved, and `from syncer.x import y` also counts as importing `syncer.x.y`
+    (y may be a module)."""
     found: set[str] = set()
+    package = module_name(path).split(".")[:-1]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            if module:
+                found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names if module)
     return found
 
 
@@ -91,3 +107,31 @@ def test_the_runtime_does_not_import_the_sandboxes() -> None:
     ]
     users = [str(p.relative_to(PACKAGE)) for p in runtime if uses(p, "syncer.sandbox")]
     assert not users, f"{users} import syncer.sandbox"
+
+
+def test_every_planner_projection_and_mapping_module_is_checked_for_io() -> None:
+    named = {
+        str(p.relative_to(PACKAGE))
+        for p in modules()
+        if p.stem in {"planner", "projection", "mapping"} and "sandbox" not in p.parts
+    }
+    assert named <= set(PURE), f"{sorted(named - set(PURE))} missing from PURE"
+
+
+def job_modules() -> list[Path]:
+    return sorted(PACKAGE.glob("*/job.py"))
+
+
+def test_the_jobs_are_found() -> None:
+    names = {p.parent.name for p in job_modules()}
+    assert {"orders", "products", "inventory", "fulfillments"} <= names
+
+
+@pytest.mark.parametrize("path", job_modules(), ids=lambda p: p.parent.name)
+def test_a_job_does_not_import_another_job(path: Path) -> None:
+    """What two jobs share (link kinds, timestamps, location resolution) lives in its own
+    module, so a change inside one job cannot break another."""
+    own = module_name(path)
+    others = {module_name(p) for p in job_modules()} - {own}
+    bad = sorted(imports(path) & others)
+    assert not bad, f"{own} imports {bad}: move what they share into a module of its own"

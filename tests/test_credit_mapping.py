@@ -18,6 +18,7 @@ from syncer.orders.credit import (
     REFERENCE_KEY,
     credit_reference,
     map_free_credit,
+    with_shipping_tax,
 )
 from syncer.orders.mapping import MappingError, OrderSettings
 
@@ -228,3 +229,27 @@ def test_credit_totals_rule_holds(
     refunded = D(refund["totalRefundedSet"]["shopMoney"]["amount"])
     assert abs(payload["Total"] - refunded) <= cents(D("0.01") * (len(lines) + 1))
     assert payload[LINES_KEY][-1]["LineType"] == "Charge"
+
+
+def test_with_shipping_tax_copies_the_rate_onto_a_refunded_shipping_line() -> None:
+    tax = [{"rate": 0.15, "priceSet": {"shopMoney": {"amount": "1.50"}}}]
+    order: dict[str, Any] = {
+        "shippingLines": {"nodes": [{"id": "S1", "title": "Courier", "taxLines": tax}]},
+        "refunds": [
+            {"refundShippingLines": {"nodes": [{"shippingLine": {"id": "S1", "title": "Post"}}]}},
+            {"refundShippingLines": [{"shippingLine": {"id": "S2"}}]},  # no such line: left
+            {
+                "refundShippingLines": [{"shippingLine": {"id": "S1", "taxLines": []}}]
+            },  # has its own
+            "not a refund",
+        ],
+    }
+    with_shipping_tax(order)
+    refunds = order["refunds"]
+    assert refunds[0]["refundShippingLines"]["nodes"][0]["shippingLine"] == {
+        "id": "S1",
+        "title": "Post",
+        "taxLines": tax,
+    }
+    assert refunds[1]["refundShippingLines"][0]["shippingLine"] == {"id": "S2"}
+    assert refunds[2]["refundShippingLines"][0]["shippingLine"] == {"id": "S1", "taxLines": []}

@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncer.fulfillments.planner import FulfillmentPlan, plan_fulfillments, tracking_info
+from syncer.fulfillments.planner import (
+    FulfillmentPlan,
+    applied_verdict,
+    plan_fulfillments,
+    remaining_by_line,
+    sent_quantities,
+    several_locations,
+    tracking_info,
+)
 
 MAIN = "gid://shopify/Location/1"
 WEST = "gid://shopify/Location/2"
@@ -439,3 +447,64 @@ def test_allocation_properties(
             assert f"#1001/SS-{number}" in created
             assert sent == wanted  # a shipment is fulfilled whole, never in part
     assert all(value >= 0 for value in left.values())  # never more than Shopify has left
+
+
+@pytest.mark.parametrize(
+    ("before", "sent", "now", "verdict"),
+    [
+        pytest.param({"a": 3, "b": 1}, {"a": 2, "b": 1}, {"a": 1, "b": 0}, "applied", id="applied"),
+        pytest.param({"a": 3}, {"a": 2}, {"a": 0}, "applied", id="applied-and-more-since"),
+        pytest.param(
+            {"a": 3, "b": 1}, {"a": 2, "b": 1}, {"a": 3, "b": 1}, "not_applied", id="same"
+        ),
+        pytest.param({"a": 3, "b": 1}, {"a": 2, "b": 1}, {"a": 1, "b": 1}, "unclear", id="mixed"),
+        pytest.param({"a": 3}, {"a": 2}, {"a": 2}, "unclear", id="dropped-by-less"),
+        pytest.param({"a": 3}, {"a": 2}, {}, "unclear", id="line-gone"),
+        pytest.param({}, {}, {}, "unclear", id="nothing-sent"),
+    ],
+)
+def test_applied_verdict(
+    before: dict[str, int], sent: dict[str, int], now: dict[str, int], verdict: str
+) -> None:
+    assert applied_verdict(before, sent, now) == verdict
+
+
+def test_sent_quantities_sum_a_line_sent_in_two_groups() -> None:
+    fulfillment_input = {
+        "lineItemsByFulfillmentOrder": [
+            {"fulfillmentOrderLineItems": [{"id": "a", "quantity": 2}, {"id": "b", "quantity": 1}]},
+            {"fulfillmentOrderLineItems": [{"id": "a", "quantity": 1}]},
+        ]
+    }
+    assert sent_quantities(fulfillment_input) == {"a": 3, "b": 1}
+    assert sent_quantities({}) == {}
+
+
+def test_remaining_by_line_reads_every_fulfillment_order() -> None:
+    fulfillment_orders = [
+        {"lineItems": {"nodes": [{"id": "a", "remainingQuantity": 2}, {"id": "b"}]}},
+        {"lineItems": {"nodes": [{"id": "c", "remainingQuantity": 5}]}},
+        {},
+    ]
+    assert remaining_by_line(fulfillment_orders) == {"a": 2, "b": 0, "c": 5}
+
+
+def _at(*gids: str | None) -> dict[str, Any]:
+    return {
+        "fulfillmentOrders": {
+            "nodes": [{"assignedLocation": {"location": {"id": gid}}} for gid in gids]
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("orders", "expected"),
+    [
+        pytest.param({}, False, id="no-orders"),
+        pytest.param({"SO-1": _at(MAIN, MAIN), "SO-2": _at(WEST)}, False, id="one-each"),
+        pytest.param({"SO-1": _at(MAIN), "SO-2": _at(MAIN, WEST)}, True, id="one-order-split"),
+        pytest.param({"SO-1": {}}, False, id="no-fulfillment-orders"),
+    ],
+)
+def test_several_locations(orders: dict[str, Any], expected: bool) -> None:
+    assert several_locations(orders) is expected

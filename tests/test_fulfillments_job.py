@@ -16,7 +16,6 @@ from click.testing import CliRunner, Result
 
 from syncer.cli import cli
 from syncer.connectors.shopify import ShopifyClient
-from syncer.fulfillments.job import applied_verdict
 from syncer.sandbox.common import Fault
 from syncer.store import Store
 
@@ -291,23 +290,3 @@ def test_disabled_in_config_is_a_usage_error(
     result = CliRunner().invoke(cli, ["--config", str(config), "sync", "fulfillments"])
     assert result.exit_code == 2
     assert "fulfillments.enabled" in result.output
-
-
-@pytest.mark.parametrize(
-    ("before", "sent", "now", "verdict"),
-    [
-        pytest.param({"a": 3, "b": 1}, {"a": 2, "b": 1}, {"a": 1, "b": 0}, "applied", id="applied"),
-        pytest.param({"a": 3}, {"a": 2}, {"a": 0}, "applied", id="applied-and-more-since"),
-        pytest.param(
-            {"a": 3, "b": 1}, {"a": 2, "b": 1}, {"a": 3, "b": 1}, "not_applied", id="same"
-        ),
-        pytest.param({"a": 3, "b": 1}, {"a": 2, "b": 1}, {"a": 1, "b": 1}, "unclear", id="mixed"),
-        pytest.param({"a": 3}, {"a": 2}, {"a": 2}, "unclear", id="dropped-by-less"),
-        pytest.param({"a": 3}, {"a": 2}, {}, "unclear", id="line-gone"),
-        pytest.param({}, {}, {}, "unclear", id="nothing-sent"),
-    ],
-)
-def test_applied_verdict(
-    before: dict[str, int], sent: dict[str, int], now: dict[str, int], verdict: str
-) -> None:
-    assert applied_verdict(before, sent, now) == verdict

@@ -12,17 +12,21 @@ from hypothesis import strategies as st
 
 from syncer.errors import ConfigError
 from syncer.inventory.planner import (
+    NOT_IN_SHOPIFY,
     InFlightLine,
     InventoryPlan,
     LevelRow,
     SetQuantity,
     StockRow,
+    after_stale,
     batches,
     in_flight,
     in_flight_lines,
     mutation_input,
     plan_inventory,
     safety_check,
+    sent_order_statuses,
+    split_not_in_shopify,
     targeted_levels,
 )
 
@@ -586,3 +590,96 @@ def test_unchanged_levels_share_equal_details_and_notes_stay_their_own() -> None
     assert "note" not in by_key["A@MAIN"].detail
     assert by_key["GONE@MAIN"].action == "update"
     assert by_key["GONE@MAIN"].detail["note"] == "not in StockOnHand: no stock transactions yet"
+
+
+# --- after a stale compare-and-swap ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("planned", "change_from", "current", "expected_target", "sends"),
+    [
+        pytest.param(10, 4, 2, 8, True, id="two-sold-meanwhile-target-drops-by-two"),
+        pytest.param(10, 4, 7, 10, True, id="three-added-meanwhile-not-added"),
+        pytest.param(1, 4, 0, 0, False, id="sold-out-meanwhile-already-at-zero"),
+        pytest.param(3, 5, 0, 0, False, id="never-below-zero"),
+        pytest.param(6, 4, 6, 6, False, id="someone-set-it-to-the-target"),
+    ],
+)
+def test_after_stale_target(
+    planned: int, change_from: int, current: int, expected_target: int, sends: bool
+) -> None:
+    quantity = SetQuantity("gid://shopify/InventoryItem/1", MAIN, planned, change_from, "A@MAIN")
+    fresh, target = after_stale(quantity, current)
+    assert target == expected_target
+    if sends:
+        assert fresh == SetQuantity(
+            "gid://shopify/InventoryItem/1", MAIN, expected_target, current, "A@MAIN"
+        )
+    else:
+        assert fresh is None
+
+
+@given(
+    planned=st.integers(min_value=0, max_value=10_000),
+    change_from=st.integers(min_value=0, max_value=10_000),
+    current=st.integers(min_value=-100, max_value=10_000),
+)
+def test_after_stale_never_sells_more_than_planned(
+    planned: int, change_from: int, current: int
+) -> None:
+    quantity = SetQuantity("gid://shopify/InventoryItem/1", MAIN, planned, change_from, "A@MAIN")
+    fresh, target = after_stale(quantity, current)
+    assert 0 <= target <= planned
+    sold = max(0, change_from - current)
+    assert target == max(0, planned - sold)
+    assert (fresh is None) == (current == target)
+    if fresh is not None:
+        assert (fresh.quantity, fresh.change_from) == (target, current)
+
+
+# --- which sent orders count as allocated ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("link", "statuses", "expected"),
+    [
+        pytest.param(
+            {"remote_id": "AB-1", "status": "created"},
+            {"ab-1": "Parked"},
+            {"O1": "Parked"},
+            id="found-in-unallocated-status-guid-case-folded",
+        ),
+        pytest.param(
+            {"remote_id": "ab-1", "status": "created"}, {}, {"O1": "allocated"}, id="created-gone"
+        ),
+        pytest.param({"remote_id": "ab-1", "status": "sending"}, {}, {}, id="sending-not-found"),
+        pytest.param({"remote_id": None, "status": "failed"}, {}, {}, id="failed-not-found"),
+        pytest.param(
+            {"remote_id": "ab-1", "status": "sending"},
+            {"ab-1": "Parked"},
+            {"O1": "Parked"},
+            id="sending-but-found",
+        ),
+    ],
+)
+def test_sent_order_statuses(
+    link: dict[str, Any], statuses: dict[str, str], expected: dict[str, str]
+) -> None:
+    assert sent_order_statuses({"O1": link}, statuses) == expected
+
+
+# --- SKUs no Shopify variant carries ---------------------------------------------------------
+
+
+def test_split_not_in_shopify_reports_unknown_and_keeps_linked_and_carried() -> None:
+    rows = [row("CARRIED", "5"), row("LINKED", "3"), row("RAW", "2.5", "WEST")]
+    items, kept = split_not_in_shopify(rows, {"CARRIED"}.__contains__, {"LINKED"})
+    assert kept == rows[:2]
+    assert [(i.entity, i.key, i.action, i.detail) for i in items] == [
+        (
+            "stock",
+            "RAW@WEST",
+            "unchanged",
+            {"unleashed_available": "2.5", "note": NOT_IN_SHOPIFY},
+        )
+    ]

@@ -22,6 +22,7 @@ from syncer.orders.mapping import (
     is_selected,
     map_sales_order,
     new_customer_payload,
+    order_detail,
     price_line,
     sales_order_guid,
 )
@@ -478,3 +479,82 @@ def test_price_line_edges(
     line = price_line(quantity, amount, rate, taxes_included=included)
     assert (line.unit_price, line.line_total, line.line_tax) == (unit_price, line_total, line_tax)
     assert line_totals(D(quantity), line.unit_price, rate) == (line.line_total, line.line_tax)
+
+
+def _mapped_with(payload: dict[str, Any], shopify: str, unleashed: str) -> MappedOrder:
+    return MappedOrder(
+        name="#1001",
+        guid=GUID,
+        payload=payload,
+        skus=("TEE",),
+        missing_skus=(),
+        shopify_total=D(shopify),
+        unleashed_total=D(unleashed),
+        lines_snapshot={},
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "shopify", "unleashed", "expected"),
+    [
+        pytest.param(
+            {
+                "OrderNumber": "SH-1001",
+                "SalesOrderLines": [{}, {}],
+                "SubTotal": D("20.00"),
+                "TaxTotal": D("3.00"),
+                "Total": D("23.00"),
+            },
+            "23.00",
+            "23.00",
+            {
+                "order_number": "SH-1001",
+                "guid": GUID,
+                "customer": "C0001",
+                "lines": 2,
+                "sub_total": "20.00",
+                "tax_total": "3.00",
+                "total": "23.00",
+                "shopify_total": "23.00",
+            },
+            id="totals-agree",
+        ),
+        pytest.param(
+            {"OrderNumber": "SH-1001", "SubTotal": 10, "TaxTotal": "1.5", "Total": D("11.50")},
+            "11.51",
+            "11.50",
+            {
+                "order_number": "SH-1001",
+                "guid": GUID,
+                "customer": "C0001",
+                "lines": 0,
+                "sub_total": "10",
+                "tax_total": "1.5",
+                "total": "11.50",
+                "shopify_total": "11.51",
+                "difference": "0.01",
+            },
+            id="a-cent-lost-to-rounding-and-numbers-as-text",
+        ),
+        pytest.param(
+            {},
+            "0",
+            "0",
+            {
+                "order_number": None,
+                "guid": GUID,
+                "customer": "C0001",
+                "lines": 0,
+                "sub_total": None,
+                "tax_total": None,
+                "total": None,
+                "shopify_total": "0",
+            },
+            id="empty-payload",
+        ),
+    ],
+)
+def test_order_detail(
+    payload: dict[str, Any], shopify: str, unleashed: str, expected: dict[str, Any]
+) -> None:
+    assert order_detail(_mapped_with(payload, shopify, unleashed), "C0001") == expected

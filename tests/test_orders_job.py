@@ -511,7 +511,8 @@ def test_backfill_of_1000_orders_costs_one_page_per_page_and_one_create_per_orde
     sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
     from syncer.connectors import shopify_documents as docs
-    from syncer.connectors.shopify import LINE_ITEMS_FIRST, MAX_QUERY_COST, fit_size
+    from syncer.connectors.shopify import LINE_ITEMS_FIRST
+    from syncer.connectors.shopify_cost import MAX_QUERY_COST, fit_size
 
     with start_sandboxes(seed=3, orders=1000) as boxes:
         # Shopify's 50 points/s restore rate would make ~170 pages of ~900 points take

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -26,7 +27,10 @@ from syncer.products.projection import (
     from_shopify,
     from_unleashed,
     shopify_price,
+    shopify_product_fields,
+    shopify_variant_input,
     to_store,
+    unleashed_product_body,
 )
 
 BASE: dict[str, Any] = {
@@ -549,8 +553,8 @@ def catalogue_values(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def unleashed_dict(sku: str, v: dict[str, Any]) -> dict[str, Any]:
-    return {
+def unleashed_dict(sku: str, v: dict[str, Any], tier: str | int = "default") -> dict[str, Any]:
+    product = {
         "Guid": f"g-{sku}",
         "ProductCode": sku,
         "ProductDescription": v["title"],
@@ -561,6 +565,11 @@ def unleashed_dict(sku: str, v: dict[str, Any]) -> dict[str, Any]:
         "ProductGroup": None if v["product_type"] is None else {"GroupName": v["product_type"]},
         "Obsolete": v["obsolete"],
     }
+    if tier != "default":
+        # The tier holds the synced price; DefaultSellPrice is some other price.
+        product["DefaultSellPrice"] = "999.99"
+        product[f"SellPriceTier{tier}"] = {"Name": f"Tier {tier}", "Value": str(v["price"])}
+    return product
 
 
 def shopify_dict(
@@ -595,42 +604,38 @@ def shopify_dict(
 
 def apply_to_shopify(node: dict[str, Any], write: ProductWrite, taxes_included: bool,
                      rate: Decimal) -> dict[str, Any]:  # fmt: skip
-    """What the Shopify writer does with a planned write, on the wire shape."""
+    """Apply what the Shopify writer sends for a planned write (`productUpdate` arguments and
+    a `ProductVariantsBulkInput`) to the variant node, as Shopify stores it."""
     node = copy.deepcopy(node)
     product, item = node["product"], node["inventoryItem"]
-    for name, (_, new) in write.changes.items():
-        if name == "title":
-            assert product["variantsCount"]["count"] == 1, "title written on a multi-variant"
-            product["title"] = new
-        elif name == "description":
-            product["descriptionHtml"] = new or ""
-        elif name == "price":
-            node["price"] = str(shopify_price(new, taxes_included=taxes_included, tax_rate=rate))
-        elif name == "barcode":
-            node["barcode"] = new
-        elif name == "weight":
-            item["measurement"] = {"weight": {"unit": "KILOGRAMS", "value": str(new)}}
-        elif name == "product_type":
-            product["productType"] = new or ""
-        elif name == "status":
-            product["status"] = new
+    fields = shopify_product_fields(write.changes)
+    if "title" in fields:
+        assert product["variantsCount"]["count"] == 1, "title written on a multi-variant"
+    product.update(fields)
+    variant = shopify_variant_input(node["id"], write.changes, taxes_included=taxes_included,
+                                    tax_rate=rate)  # fmt: skip
+    assert variant["id"] == node["id"]
+    if "price" in variant:
+        node["price"] = str(variant["price"])
+    if "barcode" in variant:
+        node["barcode"] = variant["barcode"]
+    if "inventoryItem" in variant:
+        weight = variant["inventoryItem"]["measurement"]["weight"]
+        item["measurement"] = {"weight": {"unit": weight["unit"], "value": str(weight["value"])}}
     return node
 
 
-def apply_to_unleashed(product: dict[str, Any], write: ProductWrite) -> dict[str, Any]:
-    """What the Unleashed writer does with a planned write, on the wire shape."""
-    product = copy.deepcopy(product)
-    keys = {"title": "ProductDescription", "description": "Notes", "barcode": "Barcode"}
-    for name, (_, new) in write.changes.items():
-        if name in keys:
-            product[keys[name]] = new
-        elif name == "price":
-            product["DefaultSellPrice"] = str(new)
-        elif name == "weight":
-            product["Weight"] = str(new)
-        elif name == "product_type":
-            product["ProductGroup"] = None if new is None else {"GroupName": new}
-    return product
+def apply_to_unleashed(product: dict[str, Any], write: ProductWrite,
+                       tier: str | int) -> dict[str, Any]:  # fmt: skip
+    """Apply the Unleashed writer's `POST /Products/{guid}` body to the product, as Unleashed
+    stores it: the fields sent replace the stored ones (decimals travel as JSON text here)."""
+    name = product.get(f"SellPriceTier{tier}", {}).get("Name") if tier != "default" else None
+    body = unleashed_product_body(write.sku, write.changes, price_tier=tier, tier_name=name)
+    assert body["ProductCode"] == product["ProductCode"]
+    if tier != "default" and "price" in write.changes:
+        assert body[f"SellPriceTier{tier}"]["Name"] == f"Tier {tier}"
+        assert "DefaultSellPrice" not in body
+    return {**copy.deepcopy(product), **json.loads(json.dumps(body, default=str))}
 
 
 @st.composite
@@ -653,6 +658,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "taxes_included": draw(st.booleans()),
         "rate": draw(RATE),
         "missing_other": draw(st.sets(st.sampled_from(skus))),
+        "price_tier": draw(st.sampled_from(["default", 1, 2, 10])),
     }
 
 
@@ -660,20 +666,20 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
 @given(scenarios())
 def test_applying_the_plan_makes_the_other_side_equal_to_the_master(sc: dict[str, Any]) -> None:
     master_side: Side = sc["master_side"]
-    taxes, rate = sc["taxes_included"], sc["rate"]
+    taxes, rate, tier = sc["taxes_included"], sc["rate"], sc["price_tier"]
     target: Side = "shopify" if master_side == "unleashed" else "unleashed"
     raw: dict[Side, dict[str, dict[str, Any]]] = {"unleashed": {}, "shopify": {}}
     last: dict[str, dict[str, str]] = {}
 
     def project(side: Side, node: dict[str, Any]) -> Projection:
         if side == "unleashed":
-            return from_unleashed(node)
+            return from_unleashed(node, price_tier=tier)
         return from_shopify(node, taxes_included=taxes, tax_rate=rate)
 
     for sku, (master_values, other_values, last_choice) in sc["rows"].items():
         by_side = {master_side: master_values}
         by_side[target] = other_values
-        raw["unleashed"][sku] = unleashed_dict(sku, by_side["unleashed"])
+        raw["unleashed"][sku] = unleashed_dict(sku, by_side["unleashed"], tier)
         raw["shopify"][sku] = shopify_dict(sku, by_side["shopify"], taxes, rate)
         sources: dict[str, Side] = {"master": master_side, "other": target, "partial": master_side}
         if last_choice in sources:
@@ -701,7 +707,7 @@ def test_applying_the_plan_makes_the_other_side_equal_to_the_master(sc: dict[str
         applied = (
             apply_to_shopify(node, write, taxes, rate)
             if target == "shopify"
-            else apply_to_unleashed(node, write)
+            else apply_to_unleashed(node, write, tier)
         )
         after = project(target, applied)
         for name in write.changes:

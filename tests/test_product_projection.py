@@ -19,9 +19,12 @@ from syncer.products.projection import (
     normalise_html,
     normalise_text,
     shopify_price,
+    shopify_product_fields,
+    shopify_variant_input,
     tax_exclusive,
     tax_inclusive,
     to_store,
+    unleashed_product_body,
     weight_to_kg,
 )
 
@@ -385,3 +388,76 @@ def test_every_field_has_a_documented_rule_and_store_format() -> None:
 def test_unknown_field_is_named() -> None:
     with pytest.raises(ValueError, match="unknown product field 'colour'"):
         from_unleashed(unleashed()).value("colour")
+
+
+# --- payloads to the APIs ----------------------------------------------------------------------
+
+D = Decimal
+
+
+@pytest.mark.parametrize(
+    ("changes", "tier", "name", "expected"),
+    [
+        pytest.param(
+            {"title": ("a", "Tee"), "price": (None, D("10.50")), "product_type": ("T", None)},
+            "default",
+            None,
+            {
+                "ProductCode": "TEE",
+                "ProductDescription": "Tee",
+                "DefaultSellPrice": D("10.50"),
+                "ProductGroup": None,
+            },
+            id="default-price-and-cleared-group",
+        ),
+        pytest.param(
+            {"price": (None, D("10.50")), "product_type": (None, "Tees")},
+            3,
+            "Wholesale",
+            {
+                "ProductCode": "TEE",
+                "SellPriceTier3": {"Name": "Wholesale", "Value": "10.50"},
+                "ProductGroup": {"GroupName": "Tees"},
+            },
+            id="named-tier",
+        ),
+        pytest.param(
+            {"price": (D("1"), None), "weight": (D("0"), D("0.250")), "barcode": ("1", None)},
+            7,
+            None,
+            {
+                "ProductCode": "TEE",
+                "SellPriceTier7": {"Value": None},
+                "Weight": D("0.250"),
+                "Barcode": None,
+            },
+            id="cleared-unnamed-tier",
+        ),
+    ],
+)
+def test_unleashed_product_body(
+    changes: dict[str, Any], tier: str | int, name: str | None, expected: dict[str, Any]
+) -> None:
+    assert unleashed_product_body("TEE", changes, price_tier=tier, tier_name=name) == expected
+
+
+def test_shopify_payloads_split_product_and_variant_fields() -> None:
+    changes = {
+        "title": ("a", "Tee"),
+        "description": ("<p>x</p>", None),
+        "status": ("ACTIVE", "DRAFT"),
+        "price": (D("1"), D("10.00")),
+        "barcode": ("9400", None),
+        "weight": (D("0"), D("0.250")),
+    }
+    assert shopify_product_fields(changes) == {
+        "title": "Tee",
+        "descriptionHtml": "",
+        "status": "DRAFT",
+    }
+    assert shopify_variant_input("v1", changes, taxes_included=True, tax_rate=RATE) == {
+        "id": "v1",
+        "price": D("11.50"),
+        "barcode": "",
+        "inventoryItem": {"measurement": {"weight": {"unit": "KILOGRAMS", "value": D("0.250")}}},
+    }

@@ -20,8 +20,8 @@ from click.testing import CliRunner, Result
 
 from syncer.cli import cli
 from syncer.connectors import shopify_documents as docs
-from syncer.connectors.shopify import fit_size
-from syncer.products.job import unleashed_guid
+from syncer.connectors.shopify_cost import fit_size
+from syncer.products.writers import unleashed_guid
 from syncer.sandbox.common import Fault
 from syncer.store import Store
 

@@ -11,7 +11,9 @@ import requests
 from graphql import FieldNode, parse, print_ast
 
 from syncer.connectors import shopify_documents as docs
-from syncer.connectors.shopify import ShopifyClient, fit_size, nest_bulk_objects
+from syncer.connectors.shopify import ShopifyClient
+from syncer.connectors.shopify_bulk import nest_bulk_objects
+from syncer.connectors.shopify_cost import fit_size
 from syncer.errors import CredentialsError, DataError, RetryLater
 from syncer.http import CallCounter, Redactor, RetryPolicy
 from syncer.sandbox import shopify_bulk

@@ -21,13 +21,8 @@ from graphql import (
 )
 
 from syncer.connectors import shopify_documents as docs
-from syncer.connectors.shopify import (
-    LEVELS_PER_ITEM,
-    LINE_ITEMS_FIRST,
-    MAX_QUERY_COST,
-    estimate_cost,
-    fit_size,
-)
+from syncer.connectors.shopify import LEVELS_PER_ITEM, LINE_ITEMS_FIRST
+from syncer.connectors.shopify_cost import MAX_QUERY_COST, estimate_cost, fit_size
 from syncer.sandbox.shopify import SCHEMA_PATH, CostCalculator, ShopifySandbox
 
 DOCUMENTS = sorted(docs.ALL_DOCUMENTS.items())

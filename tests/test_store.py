@@ -10,6 +10,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import RUN_ITEMS_COLUMNS, RUNS_COLUMNS
@@ -74,6 +75,156 @@ def test_newer_schema_is_refused(db_path: Path) -> None:
     assert caught.value.problems[0].path == "state.path"
     assert f"written by a newer syncer (schema {SCHEMA_VERSION + 1})" in str(caught.value)
     assert "upgrade syncer" in str(caught.value)
+
+
+# The schema of state files written before `runs.shop` existed (schema version 1), verbatim.
+SCHEMA_1 = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    job TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    dry_run INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    created INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    held INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    shopify_calls INTEGER NOT NULL DEFAULT 0,
+    unleashed_calls INTEGER NOT NULL DEFAULT 0,
+    cursor_before TEXT,
+    cursor_after TEXT,
+    error TEXT
+);
+CREATE INDEX runs_job ON runs (job, id);
+CREATE TABLE run_items (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    entity TEXT NOT NULL,
+    key TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT,
+    error TEXT
+);
+CREATE INDEX run_items_run ON run_items (run_id);
+CREATE TABLE cursors (
+    job TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE links (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    remote_id TEXT,
+    status TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX links_status ON links (kind, status);
+CREATE INDEX links_remote ON links (kind, remote_id);
+CREATE TABLE pending (
+    job TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    key TEXT NOT NULL,
+    ref TEXT,
+    action TEXT NOT NULL,
+    reason TEXT,
+    data TEXT NOT NULL DEFAULT '{}',
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (job, entity, key)
+);
+CREATE TABLE events (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    run_id INTEGER,
+    seen_at TEXT NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE TABLE idempotency_keys (
+    scope TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (scope, digest)
+);
+CREATE TABLE api_usage (
+    day TEXT NOT NULL,
+    api TEXT NOT NULL,
+    calls INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, api)
+);
+"""
+
+
+def old_state_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA_1 + "; PRAGMA user_version = 1;")
+        conn.execute(
+            "INSERT INTO runs (job, started_at, status) VALUES ('orders', '2026-11-01T00:00:00Z',"
+            " 'ok')"
+        )
+
+
+def schema(path: Path) -> dict[str, Any]:
+    """Every table's columns (name, type, not null, default, pk) and indexes (columns, unique)."""
+    with sqlite3.connect(path) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        result: dict[str, Any] = {}
+        for table in tables:
+            cols = [tuple(row[1:]) for row in conn.execute(f"PRAGMA table_info({table})")]
+            indexes = sorted(
+                (
+                    tuple(r[2] for r in conn.execute(f"PRAGMA index_info('{index[1]}')")),
+                    index[2],
+                )
+                for index in conn.execute(f"PRAGMA index_list({table})")
+            )
+            keys = [tuple(row[2:5]) for row in conn.execute(f"PRAGMA foreign_key_list({table})")]
+            result[table] = (cols, indexes, keys)
+        return result
+
+
+def test_an_old_state_file_gains_runs_shop_on_open(db_path: Path) -> None:
+    old_state_file(db_path)
+    assert "shop" not in columns(db_path, "runs")
+    store = Store(db_path)
+    try:
+        assert store.version == SCHEMA_VERSION
+        assert columns(db_path, "runs") == RUNS_COLUMNS
+        [old] = store.runs()
+        assert old["shop"] is None
+        store.start_run(report(), shop="example.myshopify.com")
+        assert [run["shop"] for run in store.runs()] == ["example.myshopify.com", None]
+    finally:
+        store.close()
+
+
+def test_a_new_state_file_has_the_schema_an_old_one_migrates_to(tmp_path: Path) -> None:
+    old_state_file(tmp_path / "old.db")
+    Store(tmp_path / "old.db").close()
+    Store(tmp_path / "new.db").close()
+    assert schema(tmp_path / "new.db") == schema(tmp_path / "old.db")
+
+
+def test_a_run_records_its_shop_or_null(store: Store) -> None:
+    store.start_run(report())
+    late = report("products")
+    store.finish_run(late, shop="b.myshopify.com")  # never started: recorded here
+    assert [(run["job"], run["shop"]) for run in store.runs()] == [
+        ("products", "b.myshopify.com"),
+        ("orders", None),
+    ]
 
 
 def test_unusable_folder_is_a_config_error(tmp_path: Path) -> None:
@@ -320,6 +471,29 @@ def test_links_round_trip(store: Store) -> None:
     assert store.link_keys("product") == {"SKU-1", "SKU-2"}
     assert store.link_keys("order") == {"#1001", "#1002"}
     assert store.link_keys("nothing") == set()
+
+
+def test_a_link_keeps_the_created_at_of_its_first_write(store: Store, db_path: Path) -> None:
+    keys = [f"SKU-{n:04}" for n in range(1200)]  # more than one look-up's worth of keys
+    store.put_links("product", [(key, None, "new", {}) for key in keys])
+    store.put_link("order", "#1001", status="sending")
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE links SET created_at = '2020-01-01T00:00:00Z'")
+    store.put_link("order", "#1001", status="created", remote_id="SO-1")
+    store.put_links("product", [(key, "P", "linked", {"n": 1}) for key in [*keys[::2], "NEW"]])
+    order = store.link("order", "#1001")
+    assert order is not None
+    assert (order["created_at"], order["status"], order["remote_id"]) == (
+        "2020-01-01T00:00:00Z",
+        "created",
+        "SO-1",
+    )
+    links = {row["key"]: row for row in store.links("product")}
+    assert len(links) == 1201
+    assert {links[key]["created_at"] for key in keys} == {"2020-01-01T00:00:00Z"}
+    assert links["NEW"]["created_at"] != "2020-01-01T00:00:00Z"
+    assert [links[key]["status"] for key in keys[:3]] == ["linked", "new", "linked"]
+    assert links["SKU-0000"]["data"] == {"n": 1}
 
 
 def test_pending_round_trip(store: Store) -> None:

@@ -26,35 +26,24 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationDefinitionNode
-from graphql import parse as parse_graphql
 
 from syncer.connectors import shopify_documents as docs
-from syncer.errors import CredentialsError, DataError, NotFound, RetryLater
+from syncer.connectors.shopify_bulk import BulkOperations, with_quantities
+from syncer.connectors.shopify_cost import MAX_PAGE_SIZE, MAX_QUERY_COST, estimate_cost, fit_size
+from syncer.errors import CredentialsError, DataError
 from syncer.http import CallCounter, HttpClient, Redactor, RetryPolicy, parse_retry_after
 
 log = logging.getLogger("syncer.shopify")
 
-MAX_QUERY_COST = 1000
-MAX_PAGE_SIZE = 250
-CONNECTION_OVERHEAD = 2
-MUTATION_COST = 10
 RENEW_MARGIN = 300.0  # seconds before expiry when a client-credentials token is renewed
 # Order lines per order in a page of orders; the rest are fetched after, per order. Most
-# orders have a few lines: 5 fits 15 orders in a 1,000-point page (10 fitted 10).
+# orders have a few lines: 5 fits 14 orders in a 1,000-point page (10 fitted 10).
 LINE_ITEMS_FIRST = 5
 SKUS_PER_QUERY = 50  # `sku:A OR sku:B ...` terms per productVariants query
 LEVELS_PER_ITEM = 10  # inventory levels read per item (one per location)
 QUANTITIES_PER_CALL = 250  # Shopify's input array cap
 NODES_PER_CALL = 250
 OPEN_ORDER_LINES = 20  # fulfilment order lines per order in iter_open_order_stock
-# Bulk operations: the first wait before polling, its cap (doubling in between), how long an
-# operation may take before the run gives up, and the userError codes meaning "too many
-# bulk queries running right now" (retried with backoff).
-BULK_POLL_START = 0.2
-BULK_POLL_MAX = 5.0
-BULK_TIMEOUT = 3600.0
-BULK_BUSY_CODES = frozenset({"OPERATION_IN_PROGRESS", "LIMIT_REACHED"})
 
 
 def shop_base_url(shop: str) -> str:
@@ -85,122 +74,6 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-# -- query cost estimate --------------------------------------------------------------------
-
-_parsed: dict[str, Any] = {}
-
-
-def _document(text: str) -> Any:
-    document = _parsed.get(text)
-    if document is None:
-        document = _parsed[text] = parse_graphql(text)
-    return document
-
-
-def estimate_cost(document: str, variables: dict[str, Any] | None = None) -> int:
-    """Shopify's requested query cost, from the document alone.
-
-    The documented rules: scalars 0, objects 1, a connection (a field with `first`) costs
-    2 + first x (1 + cost of a node), `nodes(ids:)` costs len(ids) x (1 + cost of a node),
-    each mutation field 10. A field with a selection set is an object; a leaf is a scalar.
-    """
-    variables = variables or {}
-    parsed = _document(document)
-    fragments = {d.name.value: d for d in parsed.definitions if hasattr(d, "type_condition")}
-
-    def value(node: Any) -> Any:
-        if node.kind == "variable":
-            return variables.get(node.name.value)
-        if node.kind == "int_value":
-            return int(node.value)
-        if node.kind == "list_value":
-            return [value(v) for v in node.values]
-        return getattr(node, "value", None)
-
-    def arg(field: FieldNode, name: str) -> Any:
-        for item in field.arguments or ():
-            if item.name.value == name:
-                return value(item.value)
-        return None
-
-    def selection_cost(selection_set: Any) -> int:
-        if selection_set is None:
-            return 0
-        total = 0
-        alternatives = []
-        for item in selection_set.selections:
-            if isinstance(item, FieldNode):
-                total += field_cost(item)
-            elif isinstance(item, InlineFragmentNode):
-                alternatives.append(selection_cost(item.selection_set))
-            elif isinstance(item, FragmentSpreadNode):
-                total += selection_cost(fragments[item.name.value].selection_set)
-        return total + (max(alternatives) if alternatives else 0)
-
-    def connection_child(field: FieldNode) -> int:
-        best = 0
-        for item in field.selection_set.selections if field.selection_set else ():
-            if isinstance(item, FieldNode) and item.name.value == "nodes":
-                best = max(best, 1 + selection_cost(item.selection_set))
-            elif isinstance(item, FieldNode) and item.name.value == "edges":
-                for inner in item.selection_set.selections if item.selection_set else ():
-                    if isinstance(inner, FieldNode) and inner.name.value == "node":
-                        best = max(best, 1 + selection_cost(inner.selection_set))
-        return best
-
-    def field_cost(field: FieldNode) -> int:
-        if field.selection_set is None or field.name.value.startswith("__"):
-            return 0
-        first = arg(field, "first")
-        names = {s.name.value for s in field.selection_set.selections if isinstance(s, FieldNode)}
-        if names & {"nodes", "edges", "pageInfo"}:
-            # A connection without `first` only appears in bulk queries, which are not
-            # costed per node; it is counted as the sandbox counts it (overhead only).
-            return CONNECTION_OVERHEAD + int(first or 0) * connection_child(field)
-        if first is not None:
-            return int(first) * (1 + selection_cost(field.selection_set))
-        return 1 + selection_cost(field.selection_set)
-
-    total = 0
-    for definition in parsed.definitions:
-        if not isinstance(definition, OperationDefinitionNode):
-            continue
-        for item in definition.selection_set.selections:
-            if not isinstance(item, FieldNode):
-                continue
-            if definition.operation.value == "mutation":
-                total += MUTATION_COST
-            elif item.name.value == "nodes" and arg(item, "ids") is not None:
-                total += len(arg(item, "ids")) * (1 + selection_cost(item.selection_set))
-            else:
-                total += field_cost(item)
-    return total
-
-
-def fit_size(
-    document: str,
-    variables: dict[str, Any],
-    name: str,
-    wanted: int,
-    limit: int = MAX_PAGE_SIZE,
-    budget: int = MAX_QUERY_COST,
-) -> int:
-    """The largest value of the size variable `name` (<= wanted) that keeps the query cost
-    under the limit. `name` may also be a list variable (ids), sized by its length."""
-
-    def cost(size: int) -> int:
-        sample: Any = size if name != "ids" else ["gid://shopify/Node/0"] * size
-        return estimate_cost(document, {**variables, name: sample})
-
-    one, two = cost(1), cost(2)
-    per_item = max(1, two - one)
-    fixed = one - per_item
-    size = min(wanted, limit, (budget - fixed) // per_item)
-    if size < 1:
-        raise ValueError(f"a single item of this query costs more than {budget} points")
-    return size
-
-
 @dataclass
 class ProductChanges:
     """What `ShopifyClient.product_changes` read: changed variants (`VariantFields`), changed
@@ -215,7 +88,7 @@ class ProductChanges:
 # -- the client -----------------------------------------------------------------------------
 
 
-class ShopifyClient:
+class ShopifyClient(BulkOperations):
     """A client for one shop, one API version and one set of credentials."""
 
     def __init__(
@@ -743,7 +616,7 @@ class ShopifyClient:
             ("location", "inventoryLevels"),
             kind="inventory.levels",
         ):
-            yield _with_quantities(level)
+            yield with_quantities(level)
 
     def inventory_levels_for_items(
         self, item_ids: Sequence[str], location_ids: Iterable[str] | None = None
@@ -827,177 +700,6 @@ class ShopifyClient:
                         )
                 found[order["id"]] = fos
         return found
-
-    # -- bulk operations ---------------------------------------------------------------------
-
-    def product_variants_count(self) -> int:
-        """How many variants the shop has (Shopify stops counting at 10,000 by default)."""
-        data = self.execute(docs.PRODUCT_VARIANTS_COUNT, kind="variants.count")
-        return int((data.get("productVariantsCount") or {}).get("count") or 0)
-
-    def bulk_query(
-        self,
-        inner_query: str,
-        *,
-        kind: str,
-        poll_interval: float = BULK_POLL_START,
-        max_poll_interval: float = BULK_POLL_MAX,
-        timeout: float = BULK_TIMEOUT,
-    ) -> Iterator[dict[str, Any]]:
-        """Run `inner_query` (a constant of shopify_documents.py) as a bulk operation and
-        yield its JSONL objects as the file streams in: one per line, nested connection nodes
-        after their parent with `__parentId` (see `nest_bulk_objects`).
-
-        A handful of requests whatever the catalogue size: start (retried while Shopify says
-        too many bulk queries are running), polls at doubling intervals, one download through
-        the same HttpClient choke point (kind "bulk.download"). A FAILED, CANCELED or EXPIRED
-        operation raises RetryLater (CredentialsError for ACCESS_DENIED); so does one still
-        running after `timeout` seconds of polling. `kind` names the read in errors."""
-        operation = self._start_bulk(inner_query, kind)
-        operation = self._await_bulk(operation, kind, poll_interval, max_poll_interval, timeout)
-        url = operation.get("url")
-        if not url:
-            return  # COMPLETED without a file: the query matched nothing
-        yield from self._bulk_objects(str(url), kind)
-
-    def _start_bulk(self, inner_query: str, kind: str) -> dict[str, Any]:
-        attempt = 0
-        while True:
-            attempt += 1
-            # Retry-safe: a second start of a read-only query at worst wastes an operation.
-            data = self.execute(
-                docs.BULK_OPERATION_RUN_QUERY, {"query": inner_query}, kind="bulk.start"
-            )
-            payload = data.get("bulkOperationRunQuery") or {}
-            errors = payload.get("userErrors") or []
-            codes = {e.get("code") for e in errors}
-            if not errors and payload.get("bulkOperation"):
-                return dict(payload["bulkOperation"])
-            text = self.redact("; ".join(str(e.get("message")) for e in errors) or "no operation")
-            if codes and codes <= BULK_BUSY_CODES:
-                if attempt >= self.http.policy.max_attempts:
-                    raise RetryLater(
-                        f"shopify {kind}: could not start a bulk query after {attempt} attempts "
-                        f"({text}); other bulk queries are running: run again later",
-                        api="shopify",
-                    )
-                self.sleep(self.http.policy.backoff(attempt))
-                continue
-            raise DataError(
-                f"shopify {kind}: the bulk query was rejected: {text}",
-                api="shopify",
-                errors=errors,
-            )
-
-    def _await_bulk(
-        self,
-        operation: dict[str, Any],
-        kind: str,
-        interval: float,
-        max_interval: float,
-        timeout: float,
-    ) -> dict[str, Any]:
-        """Poll by id until the operation finishes; the waits (not the wall clock) count
-        against `timeout`, so an injected sleep keeps tests fast."""
-        waited = 0.0
-        while operation.get("status") in ("CREATED", "RUNNING", "CANCELING"):
-            if waited >= timeout:
-                raise RetryLater(
-                    f"shopify {kind}: bulk operation {operation.get('id')} is still "
-                    f"{operation.get('status')} after {waited:.0f}s ({operation.get('objectCount')}"
-                    " objects so far); run again later",
-                    api="shopify",
-                )
-            self.sleep(interval)
-            waited += interval
-            interval = min(max_interval, interval * 2)
-            data = self.execute(docs.BULK_OPERATION, {"id": operation["id"]}, kind="bulk.poll")
-            node = data.get("node")
-            if not isinstance(node, dict):
-                raise DataError(
-                    f"shopify {kind}: bulk operation {operation.get('id')} vanished",
-                    api="shopify",
-                )
-            operation = dict(node)
-        status = operation.get("status")
-        if status == "COMPLETED":
-            return operation
-        code = operation.get("errorCode")
-        detail = f"bulk operation {operation.get('id')} ended {status}" + (
-            f" with {code}" if code else ""
-        )
-        if code == "ACCESS_DENIED":
-            raise CredentialsError(
-                f"shopify {kind}: {detail}; check the app's access scopes", api="shopify"
-            )
-        raise RetryLater(f"shopify {kind}: {detail}; run again later", api="shopify")
-
-    def _bulk_objects(self, url: str, kind: str) -> Iterator[dict[str, Any]]:
-        """Stream the JSONL file line by line. The URL is signed (no Shopify token is sent);
-        a connection lost mid-file restarts the download and skips the lines already given."""
-        if "?" in url:
-            self.redact.add(url.split("?", 1)[1])  # the signature is a credential
-        given = 0
-        broken = 0
-        while True:
-            try:
-                response = self.http.request(
-                    "GET", url, kind="bulk.download", retry_safe=True, ok_status=(200,), stream=True
-                )
-            except (CredentialsError, NotFound) as exc:
-                # The file's own signed URL, not the Shopify token, was refused: expired.
-                raise RetryLater(
-                    f"shopify {kind}: the bulk result file was refused ({exc}); the operation "
-                    "will be run again next time",
-                    api="shopify",
-                ) from exc
-            seen = 0
-            try:
-                for raw in response.iter_lines(chunk_size=1 << 16, delimiter=b"\n"):
-                    if not raw.strip():
-                        continue
-                    seen += 1
-                    if seen <= given:
-                        continue
-                    try:
-                        item = json.loads(raw)
-                    except ValueError as exc:
-                        raise DataError(
-                            f"shopify {kind}: line {seen} of the bulk result is not JSON",
-                            api="shopify",
-                        ) from exc
-                    given += 1
-                    yield item
-                return
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                broken += 1
-                if broken >= self.http.policy.max_attempts:
-                    raise RetryLater(
-                        f"shopify {kind}: the bulk result download broke off {broken} times "
-                        f"({self.redact(str(exc))}); run again later",
-                        api="shopify",
-                    ) from exc
-                self.sleep(self.http.policy.backoff(broken))
-            finally:
-                response.close()
-
-    def bulk_variants(self) -> Iterator[dict[str, Any]]:
-        """Every variant by one bulk query, in the `VariantFields` shape of iter_variants."""
-        yield from self.bulk_query(docs.BULK_VARIANTS, kind="variants.bulk")
-
-    def bulk_inventory_levels(
-        self, location_ids: Iterable[str] | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Every inventory level (of `location_ids` when given) by one bulk query: {id
-        updatedAt item{id sku tracked} location{id} quantities[{name quantity}] available
-        __parentId} (`available` added as in iter_inventory_levels)."""
-        wanted = set(location_ids) if location_ids is not None else None
-        for item in self.bulk_query(docs.BULK_INVENTORY_LEVELS, kind="inventory.levels.bulk"):
-            if "__parentId" not in item:
-                continue  # a location line; each level names its location itself
-            if wanted is not None and item["location"]["id"] not in wanted:
-                continue
-            yield _with_quantities(item)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -1135,38 +837,6 @@ class ShopifyClient:
             retry_safe=False,
         )
         return dict(payload["fulfillment"])
-
-
-def nest_bulk_objects(
-    objects: Iterable[dict[str, Any]], children_key: str = "__children"
-) -> list[dict[str, Any]]:
-    """Rebuild the tree of a bulk result: each object with `__parentId` is appended to its
-    parent's `children_key` list (a parent always comes first). Returns the top-level
-    objects. Holds the whole result in memory: stream `bulk_query` directly when lines can be
-    handled one at a time."""
-    by_id: dict[str, dict[str, Any]] = {}
-    roots: list[dict[str, Any]] = []
-    for obj in objects:
-        parent_id = obj.get("__parentId")
-        if obj.get("id"):
-            by_id[str(obj["id"])] = obj
-        if parent_id is None:
-            roots.append(obj)
-            continue
-        parent = by_id.get(str(parent_id))
-        if parent is None:
-            raise DataError(
-                f"shopify bulk result: {obj.get('id')} names parent {parent_id}, which did not "
-                "come before it",
-                api="shopify",
-            )
-        parent.setdefault(children_key, []).append(obj)
-    return roots
-
-
-def _with_quantities(level: dict[str, Any]) -> dict[str, Any]:
-    quantities = {q["name"]: q["quantity"] for q in level.get("quantities") or []}
-    return {**level, "available": quantities.get("available")}
 
 
 def _jsonable(value: Any, key: str = "") -> Any:

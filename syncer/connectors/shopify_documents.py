@@ -397,7 +397,7 @@ mutation FulfillmentCreate($fulfillment: FulfillmentInput!, $message: String) {
 }
 """
 
-# -- bulk operations (API-NOTES §7) ------------------------------------------------------------
+# -- bulk operations --------------------------------------------------------------------------
 # A bulk query is an ordinary query document sent as a string to bulkOperationRunQuery. It
 # takes no variables, and Shopify ignores `first` and cursors in it: every connection is read
 # whole. It needs 1-5 connections, nested at most two deep, and no top-level node/nodes.

@@ -4,7 +4,7 @@ resources syncer reads and writes.
 Every request goes through `syncer.http.HttpClient("unleashed", ...)`. URLs are built here,
 never with `requests`' `params=`: Unleashed checks the HMAC signature against the *decoded*
 query string, so the signed text and the sent text must be derived from the same ordered pairs
-(API-NOTES section 1).
+(a different encoding of the same query is refused as a bad signature).
 
 Returned records are plain dicts in Unleashed's own JSON shape. Numbers with a fraction are
 `Decimal` (the JSON is parsed with `parse_float=Decimal`), whole numbers are `int`, and dates

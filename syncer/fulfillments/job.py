@@ -18,7 +18,7 @@ orders and status from Shopify in batches, plans (pure, fulfillments/planner.py)
 
 Shipments of orders Shopify already fulfilled or cancelled are `conflict` items: reported once
 (the shipment is recorded with status "reported"), never forced. Like every report-only item
-they do not change the exit code (SPEC section 2), so a run with only conflicts exits 0. Held
+they do not change the exit code, so a run with only conflicts exits 0. Held
 (`hold`) and failed (`fail`) shipments exit 1, are kept in the pending list and retried on every
 run: the read window reaches back to the oldest of them.
 
@@ -29,37 +29,35 @@ reported, held or recorded as failed; a run stopped by an API outage does not mo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from syncer.connectors.unleashed import parse_date, shipping_company_name
 from syncer.engine import Context, Options
 from syncer.errors import DataError, OutcomeUnknown, UsageError
-from syncer.fulfillments.planner import DISPATCHED, FulfillmentCreate, plan_fulfillments
+from syncer.fulfillments.planner import (
+    DISPATCHED,
+    FulfillmentCreate,
+    Verdict,
+    applied_verdict,
+    plan_fulfillments,
+    remaining_by_line,
+    sent_quantities,
+    several_locations,
+)
+from syncer.links import FULFILLMENT_LINK, ORDER_LINK, SHIPMENT_LINK
 from syncer.report import Item, RunReport
+from syncer.timeutil import iso, parse_iso
 
 log = logging.getLogger("syncer.fulfillments")
 
 JOB = "fulfillments"
 ENTITY: Final = "fulfillment"
-ORDER_LINK = "order"  # written by the orders job: key Shopify order gid, data.order_number
-LEDGER = "fulfillment"  # one row per fulfillmentCreate: key FulfillmentCreate.ledger_key
-SHIPMENT_LINK = "shipment"  # one row per shipment done with: key shipment Guid
 # `modifiedSince` may be day-granular (or read in another zone): re-read a day and a bit.
 OVERLAP = timedelta(days=1, hours=1)
 SHIPPED_STATUS = "Dispatched"
-
-Verdict = Literal["applied", "not_applied", "unclear"]
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def run(ctx: Context, report: RunReport, options: Options) -> None:
@@ -68,57 +66,6 @@ def run(ctx: Context, report: RunReport, options: Options) -> None:
             "fulfillments are disabled in the config (fulfillments.enabled: false); nothing done"
         )
     FulfillmentsRun(ctx, report, options).execute()
-
-
-def applied_verdict(
-    before: Mapping[str, int], sent: Mapping[str, int], now: Mapping[str, int]
-) -> Verdict:
-    """Was a fulfilment applied, judged by the remaining quantities of its line items?
-
-    `before` is what was left when it was sent, `sent` the quantities sent, `now` what Shopify
-    says is left (a missing line counts as unknown). Every line down by at least what was sent:
-    applied. Every line as before (or higher): not applied. Anything else: unclear.
-    """
-    if not sent:
-        return "unclear"
-    current = {line: now.get(line) for line in sent}
-    if any(value is None for value in current.values()):
-        return "unclear"
-    if all(int(current[line] or 0) <= before.get(line, 0) - qty for line, qty in sent.items()):
-        return "applied"
-    if all(int(current[line] or 0) >= before.get(line, 0) for line in sent):
-        return "not_applied"
-    return "unclear"
-
-
-def sent_quantities(fulfillment_input: Mapping[str, Any]) -> dict[str, int]:
-    """{fulfilment order line item id: quantity} of a FulfillmentInput."""
-    sent: dict[str, int] = {}
-    for group in fulfillment_input.get("lineItemsByFulfillmentOrder") or []:
-        for line in group.get("fulfillmentOrderLineItems") or []:
-            sent[str(line["id"])] = sent.get(str(line["id"]), 0) + int(line["quantity"])
-    return sent
-
-
-def remaining_by_line(fulfillment_orders: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    return {
-        str(line.get("id")): int(line.get("remainingQuantity") or 0)
-        for fo in fulfillment_orders
-        for line in (fo.get("lineItems") or {}).get("nodes") or []
-    }
-
-
-def several_locations(orders: Mapping[str, Mapping[str, Any]]) -> bool:
-    """Whether any order has fulfilment orders at more than one location: only then does the
-    shipment's warehouse decide where units come from (and the locations are worth a call)."""
-    for order in orders.values():
-        fos = (order.get("fulfillmentOrders") or {}).get("nodes") or []
-        assigned = {
-            ((fo.get("assignedLocation") or {}).get("location") or {}).get("id") for fo in fos
-        }
-        if len(assigned) > 1:
-            return True
-    return False
 
 
 @dataclass
@@ -153,7 +100,7 @@ class FulfillmentsRun:
         until = ctx.now()
         self.ours = self.our_orders()
         self.done = self.done_keys()
-        sending = self.store.links(LEDGER, status="sending")
+        sending = self.store.links(FULFILLMENT_LINK, status="sending")
         if not self.ours:
             log.info("no orders created by syncer yet: no shipment can be ours")
             report.cursor_after = self.next_cursor(until)
@@ -265,7 +212,7 @@ class FulfillmentsRun:
     def done_keys(self) -> set[str]:
         """Shipments recorded as fulfilled or reported, and the fulfilment parts created."""
         done = {str(link["key"]) for link in self.store.links(SHIPMENT_LINK)}
-        done |= {str(link["key"]) for link in self.store.links(LEDGER, status="created")}
+        done |= {str(link["key"]) for link in self.store.links(FULFILLMENT_LINK, status="created")}
         return done
 
     def window_start(self, sending: list[dict[str, Any]]) -> datetime | None:
@@ -413,7 +360,7 @@ class FulfillmentsRun:
         if self.dry_run:
             return
         self.store.put_link(
-            LEDGER,
+            FULFILLMENT_LINK,
             key,
             status=status,
             remote_id=data.get("fulfillment_id"),
@@ -491,7 +438,7 @@ class FulfillmentsRun:
             "tracking": create.input.get("trackingInfo") or {},
             "modified": iso(modified) if modified else None,
         }
-        self.store.put_link(LEDGER, create.ledger_key, status="sending", data=data)
+        self.store.put_link(FULFILLMENT_LINK, create.ledger_key, status="sending", data=data)
         shopify = self.ctx.shopify
         fulfillment_id = ""
         try:
@@ -505,12 +452,12 @@ class FulfillmentsRun:
                     log.info("%s not applied after a lost reply; sending it again", create.key)
                     fulfillment_id = str(shopify.fulfillment_create(create.input).get("id") or "")
         except DataError:
-            self.store.put_link(LEDGER, create.ledger_key, status="failed", data=data)
+            self.store.put_link(FULFILLMENT_LINK, create.ledger_key, status="failed", data=data)
             raise
         for line, qty in sent.items():
             self.remaining[line] = self.remaining.get(line, 0) - qty
         self.store.put_link(
-            LEDGER,
+            FULFILLMENT_LINK,
             create.ledger_key,
             status="created",
             remote_id=fulfillment_id or None,

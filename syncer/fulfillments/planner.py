@@ -1,4 +1,4 @@
-"""Plan Shopify fulfilments from dispatched Unleashed shipments (SPEC section 4, Fulfilments).
+"""Plan Shopify fulfilments from dispatched Unleashed shipments.
 
 Pure: it takes the shipments, the Shopify orders syncer created (with their fulfilment orders)
 and the ledger of shipments already fulfilled, and returns the `fulfillmentCreate` inputs and
@@ -12,9 +12,9 @@ used, because nothing ties them to Shopify line item ids.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from syncer.money import to_decimal
 from syncer.report import Action, Item
@@ -363,3 +363,59 @@ def _warehouse_code(shipment: Mapping[str, Any]) -> str:
     if isinstance(warehouse, Mapping):
         return str(warehouse.get("WarehouseCode") or "")
     return str(shipment.get("WarehouseCode") or "")
+
+
+# --- after a lost reply ----------------------------------------------------------------------
+
+Verdict = Literal["applied", "not_applied", "unclear"]
+
+
+def applied_verdict(
+    before: Mapping[str, int], sent: Mapping[str, int], now: Mapping[str, int]
+) -> Verdict:
+    """Was a fulfilment applied, judged by the remaining quantities of its line items?
+
+    `before` is what was left when it was sent, `sent` the quantities sent, `now` what Shopify
+    says is left (a missing line counts as unknown). Every line down by at least what was sent:
+    applied. Every line as before (or higher): not applied. Anything else: unclear.
+    """
+    if not sent:
+        return "unclear"
+    current = {line: now.get(line) for line in sent}
+    if any(value is None for value in current.values()):
+        return "unclear"
+    if all(int(current[line] or 0) <= before.get(line, 0) - qty for line, qty in sent.items()):
+        return "applied"
+    if all(int(current[line] or 0) >= before.get(line, 0) for line in sent):
+        return "not_applied"
+    return "unclear"
+
+
+def sent_quantities(fulfillment_input: Mapping[str, Any]) -> dict[str, int]:
+    """{fulfilment order line item id: quantity} of a FulfillmentInput."""
+    sent: dict[str, int] = {}
+    for group in fulfillment_input.get("lineItemsByFulfillmentOrder") or []:
+        for line in group.get("fulfillmentOrderLineItems") or []:
+            sent[str(line["id"])] = sent.get(str(line["id"]), 0) + int(line["quantity"])
+    return sent
+
+
+def remaining_by_line(fulfillment_orders: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    return {
+        str(line.get("id")): int(line.get("remainingQuantity") or 0)
+        for fo in fulfillment_orders
+        for line in (fo.get("lineItems") or {}).get("nodes") or []
+    }
+
+
+def several_locations(orders: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether any order has fulfilment orders at more than one location: only then does the
+    shipment's warehouse decide where units come from (and the locations are worth a call)."""
+    for order in orders.values():
+        fos = (order.get("fulfillmentOrders") or {}).get("nodes") or []
+        assigned = {
+            ((fo.get("assignedLocation") or {}).get("location") or {}).get("id") for fo in fos
+        }
+        if len(assigned) > 1:
+            return True
+    return False

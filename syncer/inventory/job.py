@@ -1,6 +1,6 @@
 """`sync inventory`: Unleashed stock becomes Shopify `available`, minus buffer and in flight.
 
-One run (SPEC section 4, Inventory):
+One run:
 
 1. Resolve `inventory.locations` (warehouse code -> Shopify location name or gid) with one
    `locations` call; an unknown name is a configuration error (exit 2) that lists the
@@ -31,8 +31,8 @@ One run (SPEC section 4, Inventory):
    250 a call with `changeFromQuantity` (compare-and-swap).
 
 Why an incremental run with nothing changed reads neither in flight nor Shopify's levels
-(issue 9: at most 2 requests per API; here 1 `locations` call and one StockOnHand call per
-warehouse): the previous run left every level at its target, and without a StockOnHand
+(at most 2 requests per API when nothing changed; here 1 `locations` call and one StockOnHand
+call per warehouse): the previous run left every level at its target, and without a StockOnHand
 change a target moves only with in flight, which moves in step with Shopify's own
 bookkeeping. A new order takes its units off Shopify's `available` by itself while our target
 drops by the same in-flight units; a cancellation or edit restocks Shopify and lowers in
@@ -66,7 +66,6 @@ import math
 import sys
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -74,33 +73,42 @@ from typing import Any
 from syncer.connectors.shopify import chunks, sku_query
 from syncer.engine import Context, Options
 from syncer.errors import ConfigError, DataError, Problem, SafetyStop
+from syncer.inventory.locations import resolve_locations
 from syncer.inventory.planner import (
     InventoryPlan,
     LevelRow,
     SetQuantity,
     StockKey,
     StockRow,
+    after_stale,
     batches,
     in_flight,
     in_flight_lines,
     mutation_input,
     plan_inventory,
     safety_check,
+    sent_order_statuses,
+    split_not_in_shopify,
     targeted_levels,
 )
-from syncer.locations import find_location
+from syncer.inventory.snapshot import (
+    ShopifyView,
+    batched,
+    level_row,
+    overflows,
+    parse_cursor,
+    stock_row,
+)
+from syncer.links import ORDER_LINK, PRODUCT_LINK, STOCK_ITEM_LINK, STOCK_SEEN_LINK
 from syncer.report import Item, RunReport
+from syncer.timeutil import iso
 
 log = logging.getLogger("syncer.inventory")
 
 JOB = "inventory"
 # Unleashed may honour only the date of `modifiedSince`: re-read a day (plus clock skew).
 OVERLAP = timedelta(days=1, minutes=5)
-STOCK_ITEM_LINK = "stock_item"  # SKU -> Shopify inventory item gid (a cache)
-STOCK_SEEN_LINK = "stock_seen"  # SKU@WAREHOUSE -> the AvailableQty last planned and written
 BULK_THRESHOLD = 1000  # levels per full read above which a bulk operation beats paging
-PRODUCT_LINK = "product"  # written by the products job: SKUs syncer manages
-ORDER_LINK = "order"  # written by the orders job: Shopify order gid -> sales order Guid
 WRITE_SCOPE = "inventory.set"
 WRITE_ENTITY = "stock_write"  # pending: an inventorySetQuantities call in doubt
 STOCK_ENTITY = "stock"  # pending: a held or failed SKU@WAREHOUSE
@@ -115,100 +123,10 @@ IN_FLIGHT_SKU_LIMIT = 4 * SKUS_PER_SEARCH
 ITEMS_PER_READ = 30  # ShopifyClient.inventory_levels_for_items under the cost limit
 LEVELS_PER_PAGE = 250
 LINKS_PER_WRITE = 1000  # link rows per put_links call, so no run builds them all at once
-NOT_IN_SHOPIFY = (
-    "not in Shopify: no variant has this SKU, and the products job has not linked it; "
-    "nothing written"
-)
 
 
 def run(ctx: Context, report: RunReport, options: Options) -> None:
     InventoryRun(ctx, report, options).execute()
-
-
-# -- pure helpers -----------------------------------------------------------------------------
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def parse_cursor(value: str | None, warehouses: Iterable[str]) -> dict[str, datetime]:
-    """The per-warehouse cursor; a plain timestamp (older format) applies to every warehouse.
-    Anything unreadable means no cursor: that warehouse is read in full."""
-    if not value:
-        return {}
-    try:
-        data = json.loads(value)
-    except ValueError:
-        data = {code: value for code in warehouses}
-    if not isinstance(data, dict):
-        return {}
-    result: dict[str, datetime] = {}
-    for code, text in data.items():
-        try:
-            result[str(code)] = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-        except ValueError:
-            continue
-    return result
-
-
-def resolve_locations(
-    configured: Mapping[str, str], shop_locations: Sequence[Mapping[str, Any]]
-) -> dict[str, str]:
-    """Warehouse code -> location gid. A value may be a location's gid or its name (exact,
-    else case-insensitive when that is unambiguous)."""
-    names = sorted(str(loc.get("name")) for loc in shop_locations)
-    problems: list[Problem] = []
-    resolved: dict[str, str] = {}
-    for code, wanted in configured.items():
-        location, reason = find_location(wanted, shop_locations)
-        if location is not None:
-            resolved[code] = str(location["id"])
-            continue
-        problems.append(
-            Problem(
-                f"inventory.locations.{code}",
-                reason or f"Shopify has no location {wanted!r}",
-                "use the name or gid of one of the shop's locations: "
-                + (", ".join(repr(n) for n in names) or "the shop lists none"),
-            )
-        )
-    seen: dict[str, str] = {}
-    for code, gid in resolved.items():
-        if gid in seen:
-            problems.append(
-                Problem(
-                    f"inventory.locations.{code}",
-                    f"maps to the same Shopify location as {seen[gid]}",
-                    "map each warehouse to its own location",
-                )
-            )
-        seen.setdefault(gid, code)
-    if problems:
-        raise ConfigError(problems)
-    return resolved
-
-
-def stock_row(
-    raw: Mapping[str, Any], warehouse: str, decimals: dict[str, Decimal] | None = None
-) -> StockRow | None:
-    """A StockOnHand row as the planner takes it; None when it has no product code.
-    `decimals` (text -> Decimal) lets the rows of a large read share their few quantities."""
-    sku = str(raw.get("ProductCode") or "").strip()
-    if not sku:
-        return None
-    sku = sys.intern(sku)  # shared with the Shopify view's keys and the plan's items
-    value = raw.get("AvailableQty")
-    text = str(value) if value is not None else "NaN"
-    available = decimals.get(text) if decimals is not None else None
-    if available is None:
-        try:
-            available = Decimal(text)
-        except InvalidOperation:
-            available = Decimal("NaN")
-        if decimals is not None:
-            decimals[text] = available
-    return StockRow(sku, warehouse, available)
 
 
 def input_digest(payload: Mapping[str, Any]) -> str:
@@ -217,77 +135,6 @@ def input_digest(payload: Mapping[str, Any]) -> str:
 
 def stale_codes(exc: DataError) -> bool:
     return any(isinstance(e, Mapping) and e.get("code") == STALE for e in exc.errors)
-
-
-def level_row(item_id: str, location_gid: str, available: Any, tracked: Any) -> LevelRow:
-    return LevelRow(
-        inventory_item_id=item_id,
-        location_gid=sys.intern(location_gid),  # one string per location, not per level
-        available=None if available is None else int(available),
-        tracked=bool(tracked),
-        active=available is not None,
-    )
-
-
-class LevelsAt(Mapping[StockKey, "LevelRow | list[LevelRow]"]):
-    """One location's levels as the planner takes them, (SKU, location gid) -> level(s),
-    read through the view's SKU -> level(s) dict instead of a tuple key per level."""
-
-    def __init__(self, location_gid: str, by_sku: Mapping[str, LevelRow | list[LevelRow]]):
-        self.location_gid = location_gid
-        self.by_sku = by_sku
-
-    def __getitem__(self, key: StockKey) -> LevelRow | list[LevelRow]:
-        if key[1] != self.location_gid:
-            raise KeyError(key)
-        return self.by_sku[key[0]]
-
-    def __iter__(self) -> Iterator[StockKey]:
-        return ((sku, self.location_gid) for sku in self.by_sku)
-
-    def __len__(self) -> int:
-        return len(self.by_sku)
-
-
-@dataclass
-class ShopifyView:
-    """What Shopify has for the SKUs in scope: location gid -> SKU -> its one level there,
-    or a list when several inventory items carry the SKU there (rare). Nested dicts and one
-    inventory item id string per item, so a large catalogue costs no tuple, list or id copy
-    per level."""
-
-    levels: dict[str, dict[str, LevelRow | list[LevelRow]]] = field(default_factory=dict)
-    added: int = 0  # levels taken so far
-
-    def carries(self, sku: str) -> bool:
-        """Whether some Shopify variant carries this SKU (a level read, active or not)."""
-        return any(sku in at_location for at_location in self.levels.values())
-
-    def at(self, location_gid: str) -> LevelsAt:
-        return LevelsAt(location_gid, self.levels.get(location_gid, {}))
-
-    def add(self, sku: str, row: LevelRow) -> None:
-        sku = sys.intern(sku)
-        self.added += 1
-        for at_location in self.levels.values():
-            other = at_location.get(sku)
-            if (
-                isinstance(other, LevelRow)
-                and other.inventory_item_id == row.inventory_item_id
-                and other.inventory_item_id is not row.inventory_item_id
-            ):
-                # The same item at another location: keep one copy of its id.
-                row = replace(row, inventory_item_id=other.inventory_item_id)
-                break
-        at_location = self.levels.setdefault(row.location_gid, {})
-        held = at_location.get(sku)
-        if held is None:
-            at_location[sku] = row
-        elif isinstance(held, LevelRow):
-            if held.inventory_item_id != row.inventory_item_id:
-                at_location[sku] = [held, row]
-        elif all(r.inventory_item_id != row.inventory_item_id for r in held):
-            held.append(row)
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -321,7 +168,7 @@ class InventoryRun:
         # Interned: the SKUs the stock rows hold already, not a second copy of each.
         linked = {sys.intern(key) for key in self.store.link_keys(PRODUCT_LINK)}
         view = self.read_shopify(locations, rows, full)
-        unknown_items, rows = self.split_unknown(rows, view, linked)
+        unknown_items, rows = split_not_in_shopify(rows, view.carries, linked)
         # Plan once without in flight to learn which levels need it (keeping only that);
         # nothing to read when every level in scope is held (or nothing changed).
         targeted = self.targeted(locations, rows, view, full, linked)
@@ -479,7 +326,7 @@ class InventoryRun:
             if (item := items.get(f"{row.sku}@{row.warehouse_code}")) is not None
             and item.action in ("update", "unchanged")
         )
-        for batch in _batched(done, LINKS_PER_WRITE):
+        for batch in batched(done, LINKS_PER_WRITE):
             self.store.put_links(STOCK_SEEN_LINK, batch)
 
     def add_retries(
@@ -597,7 +444,7 @@ class InventoryRun:
                 for sku, item_id in items_by_sku.items()
                 if item_id is not None
             )
-            for batch in _batched(unique, LINKS_PER_WRITE):
+            for batch in batched(unique, LINKS_PER_WRITE):
                 self.store.put_links(STOCK_ITEM_LINK, batch)
 
     def cached_items(self, skus: Sequence[str]) -> dict[str, str]:
@@ -679,27 +526,6 @@ class InventoryRun:
             )
         return result
 
-    def split_unknown(
-        self, rows: Sequence[StockRow], view: ShopifyView, linked: set[str]
-    ) -> tuple[list[Item], list[StockRow]]:
-        """Rows whose SKU no Shopify variant carries become `unchanged` items (see module
-        docstring) unless the products job linked the SKU."""
-        items: list[Item] = []
-        kept: list[StockRow] = []
-        for row in rows:
-            if row.sku in linked or view.carries(row.sku):
-                kept.append(row)
-                continue
-            items.append(
-                Item(
-                    "stock",
-                    f"{row.sku}@{row.warehouse_code}",
-                    "unchanged",
-                    {"unleashed_available": str(row.available), "note": NOT_IN_SHOPIFY},
-                )
-            )
-        return items, kept
-
     # -- in flight -----------------------------------------------------------------------------
 
     def read_in_flight(self, locations: Mapping[str, str], skus: set[str]) -> dict[StockKey, int]:
@@ -742,7 +568,7 @@ class InventoryRun:
                     link = self.store.link(ORDER_LINK, gid)
                     if link is not None:
                         sent_links[gid] = link
-                    if link is not None or _overflows(order):
+                    if link is not None or overflows(order):
                         kept[gid] = order
                     else:
                         count([order], {})
@@ -750,7 +576,7 @@ class InventoryRun:
         ctx.progress.done()
         if not seen:
             return {}
-        overflow = [gid for gid, order in kept.items() if _overflows(order)]
+        overflow = [gid for gid, order in kept.items() if overflows(order)]
         if overflow:
             complete = ctx.shopify.fulfillment_orders_for(overflow)
             for gid, order in kept.items():
@@ -761,16 +587,7 @@ class InventoryRun:
             for sales_order in ctx.unleashed.iter_sales_orders(order_status=unallocated):
                 guid = str(sales_order.get("Guid") or "").lower()
                 status_by_guid[guid] = str(sales_order.get("OrderStatus") or "")
-        sent_status: dict[str, str | None] = {}
-        for gid, link in sent_links.items():
-            status = status_by_guid.get(str(link.get("remote_id") or "").lower())
-            if status:
-                sent_status[gid] = status
-            elif link["status"] == "created":
-                # In Unleashed, and in none of the unallocated statuses: allocated already.
-                sent_status[gid] = "allocated"
-            # "sending" or "failed" and not found: Unleashed does not have it yet.
-        count(list(kept.values()), sent_status)
+        count(list(kept.values()), sent_order_statuses(sent_links, status_by_guid))
         return units
 
     # -- writes --------------------------------------------------------------------------------
@@ -866,17 +683,14 @@ class InventoryRun:
                 self._fail(item, "the level disappeared from Shopify during the run")
                 continue
             current = int(current)
-            delta = current - quantity.change_from
-            target = max(0, quantity.quantity + min(0, delta))
-            item.detail.update(shopify_now=current, target=target, concurrent_change=delta)
-            if current == target:
-                item.action = "unchanged"
-                continue
-            fresh.append(
-                SetQuantity(
-                    quantity.inventory_item_id, quantity.location_gid, target, current, quantity.key
-                )
+            again, target = after_stale(quantity, current)
+            item.detail.update(
+                shopify_now=current, target=target, concurrent_change=current - quantity.change_from
             )
+            if again is None:
+                item.action = "unchanged"
+            else:
+                fresh.append(again)
         return fresh
 
     def _fail(self, item: Item, error: str) -> None:
@@ -910,28 +724,3 @@ class InventoryRun:
                 )
             elif item.key in existing:
                 self.store.clear_pending(JOB, STOCK_ENTITY, item.key)
-
-
-def _overflows(order: Mapping[str, Any]) -> bool:
-    """True when the light order query did not carry all fulfilment orders or lines."""
-    fulfillment_orders = order.get("fulfillmentOrders") or {}
-    if (fulfillment_orders.get("pageInfo") or {}).get("hasNextPage"):
-        return True
-    return any(
-        ((fo.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage")
-        for fo in fulfillment_orders.get("nodes") or []
-    )
-
-
-def _batched(
-    rows: Iterable[tuple[str, str | None, str, dict[str, Any]]], size: int
-) -> Iterator[list[tuple[str, str | None, str, dict[str, Any]]]]:
-    """Link rows in lists of at most `size`, built one list at a time."""
-    batch: list[tuple[str, str | None, str, dict[str, Any]]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

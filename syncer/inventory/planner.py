@@ -1,4 +1,4 @@
-"""Plan Shopify `available` levels from Unleashed stock (SPEC section 4, Inventory).
+"""Plan Shopify `available` levels from Unleashed stock.
 
 Pure: it takes what the connectors read and returns the writes and the report items. It never
 talks to an API, so a dry run and a real run plan exactly the same thing.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import sys
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,10 +23,10 @@ from syncer.errors import ConfigError, Problem
 from syncer.report import Item
 from syncer.shapes import connection_nodes
 
-SHOPIFY_BATCH_LIMIT = 250  # Shopify's cap on any input array (API-NOTES section 2.3 / 5.2)
+SHOPIFY_BATCH_LIMIT = 250  # Shopify's cap on any input array, quantities included
 SHOPIFY_MAX_QUANTITY = 2**31 - 1  # Shopify's `Int` is 32-bit: a larger quantity fails the call
 
-# Shopify's documented values for `InventorySetQuantitiesInput.reason` (API-NOTES section 5.2).
+# Shopify's documented values for `InventorySetQuantitiesInput.reason`; any other is refused.
 SET_QUANTITY_REASONS = frozenset(
     {
         "correction",
@@ -55,6 +55,11 @@ _FINISHED_FULFILLMENT_ORDER_STATUSES = frozenset({"CLOSED", "CANCELLED"})
 _PAID_FINANCIAL_STATUSES = frozenset({"PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "REFUNDED"})
 
 StockKey = tuple[str, str]  # (SKU, Shopify location gid)
+
+NOT_IN_SHOPIFY = (
+    "not in Shopify: no variant has this SKU, and the products job has not linked it; "
+    "nothing written"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +151,7 @@ def in_flight_lines(
     unallocated_statuses: Collection[str],
     default_location_gid: str,
 ) -> list[InFlightLine]:
-    """Which units of these Shopify orders are in flight, per SPEC section 4 (Inventory).
+    """Which units of these Shopify orders are in flight.
 
     `orders` are Shopify order nodes: `{id, cancelledAt, displayFinancialStatus,
     lineItems{nodes[{sku, currentQuantity, unfulfilledQuantity?}]}, fulfillmentOrders?{nodes[
@@ -154,7 +159,7 @@ def in_flight_lines(
     lineItem{sku}}]}}]}}`. `sent_status_by_order_gid` maps an order gid to the Unleashed
     `OrderStatus` of the sales order syncer sent, or None (or no entry) when it was never sent.
 
-    Rules, each with the SPEC sentence it implements:
+    Rules, each with the sentence of the inventory contract it implements:
     - "not cancelled ones: Shopify restocks those": an order with `cancelledAt` counts nothing.
     - "paid orders held or not yet sent, unpaid open orders": an order never sent counts in
       full, whatever its financial status (held orders are paid orders not yet sent); the
@@ -188,6 +193,29 @@ def in_flight_lines(
             continue
         for sku, location_gid, quantity in _open_units(order, default_location_gid):
             result.append(InFlightLine(sku, location_gid, quantity, reason, order_gid))
+    return result
+
+
+def sent_order_statuses(
+    sent_links: Mapping[str, Mapping[str, Any]], status_by_guid: Mapping[str, str]
+) -> dict[str, str | None]:
+    """The Unleashed status to count each sent order by, for `in_flight_lines`.
+
+    `sent_links` maps a Shopify order gid to the order link syncer keeps (`remote_id`: the
+    sales order Guid, `status`); `status_by_guid` maps a lowercase Guid to the `OrderStatus`
+    of the sales orders read in the unallocated statuses. A sales order found there counts by
+    its status. One created in Unleashed and not found there has left those statuses, so it
+    counts as allocated (Unleashed's AvailableQty excludes it already). One still "sending" or
+    "failed" and not found is not in Unleashed yet: it gets no entry, so it counts as never
+    sent and its units stay in flight.
+    """
+    result: dict[str, str | None] = {}
+    for gid, link in sent_links.items():
+        status = status_by_guid.get(str(link.get("remote_id") or "").lower())
+        if status:
+            result[gid] = status
+        elif link.get("status") == "created":
+            result[gid] = "allocated"
     return result
 
 
@@ -619,6 +647,30 @@ def _check_locations(locations: Mapping[str, str]) -> None:
         raise ConfigError(problems)
 
 
+def split_not_in_shopify(
+    rows: Iterable[StockRow], carries: Callable[[str], bool], linked: AbstractSet[str]
+) -> tuple[list[Item], list[StockRow]]:
+    """Rows whose SKU no Shopify variant carries become `unchanged` items noted "not in
+    Shopify", so a raw material or a B2B-only product never makes a run fail; the rest go on
+    to the plan. A SKU the products job linked stays: Shopify lost a product it should have,
+    and the plan holds it. `carries` says whether some Shopify variant carries a SKU."""
+    items: list[Item] = []
+    kept: list[StockRow] = []
+    for row in rows:
+        if row.sku in linked or carries(row.sku):
+            kept.append(row)
+            continue
+        items.append(
+            Item(
+                "stock",
+                f"{row.sku}@{row.warehouse_code}",
+                "unchanged",
+                {"unleashed_available": str(row.available), "note": NOT_IN_SHOPIFY},
+            )
+        )
+    return items, kept
+
+
 # --- writes ----------------------------------------------------------------------------------
 
 
@@ -668,6 +720,25 @@ def mutation_input(
             for s in batch
         ],
     }
+
+
+def after_stale(quantity: SetQuantity, current: int) -> tuple[SetQuantity | None, int]:
+    """What to send after Shopify refused `quantity` as stale because the level moved from
+    `quantity.change_from` to `current` meanwhile: (the set to send, or None when the level
+    is already at the new target; the new target).
+
+    Units Shopify took in between are sales the plan did not see, so the target drops by them
+    and nothing is oversold. Units it gained (a manual edit, a restock) are not added:
+    Unleashed is the master, and the next full run corrects such an edit.
+    """
+    delta = current - quantity.change_from
+    target = max(0, quantity.quantity + min(0, delta))
+    if current == target:
+        return None, target
+    fresh = SetQuantity(
+        quantity.inventory_item_id, quantity.location_gid, target, current, quantity.key
+    )
+    return fresh, target
 
 
 def safety_check(

@@ -202,3 +202,25 @@ def _rate_for(
         f"no tax rate for refunded line {line_id} (sku {sku}): it is not among the order's "
         "lineItems; fetch all line items or pass tax_rate_by_sku"
     )
+
+
+def with_shipping_tax(order: dict[str, Any]) -> None:
+    """A refunded shipping line comes back as `shippingLine {id title}`; its tax rate (which
+    a credit note needs) is on the order's own shipping line, read already: copy it over."""
+    by_id = {str(line.get("id")): line for line in _dict_nodes(order.get("shippingLines"))}
+    for refund in order.get("refunds") or []:
+        if not isinstance(refund, Mapping):
+            continue
+        for node in _dict_nodes(refund.get("refundShippingLines")):
+            line = node.get("shippingLine")
+            if not isinstance(line, dict) or "taxLines" in line:
+                continue
+            source = by_id.get(str(line.get("id")))
+            if source is not None:
+                node["shippingLine"] = {**source, **line, "taxLines": source.get("taxLines")}
+
+
+def _dict_nodes(value: Any) -> list[dict[str, Any]]:
+    """The nodes of a connection (`{"nodes": [...]}`) or a plain list; dicts only."""
+    items = value.get("nodes") if isinstance(value, Mapping) else value
+    return [item for item in items or [] if isinstance(item, dict)]

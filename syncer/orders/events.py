@@ -1,4 +1,4 @@
-"""What happened to an order in Shopify after it was sent to Unleashed (issue 8), pure.
+"""What happened to an order in Shopify after it was sent to Unleashed, pure.
 
 Sent orders are never re-sent. Later edits, cancellations and refunds are reported once each
 as report items (`conflict`, `cancelled`, `refund`) so someone can act in Unleashed:
@@ -74,7 +74,8 @@ class OrderEvent:
     detail: dict[str, Any] = field(default_factory=dict)
 
     def to_item(self, order_name: str) -> Item:
-        """The report item: keyed by the order name (SPEC section 5), event key in detail."""
+        """The report item: keyed by the order name (as every order item is), the event key in
+        detail."""
         return Item(
             entity=self.entity,
             key=order_name,

@@ -26,16 +26,15 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from syncer.connectors.unleashed import PER_CODE_LOOKUP_LIMIT
-from syncer.engine import Context, Options
+from syncer.engine import Context, Options, shop_key
 from syncer.errors import DataError, NotFound, OutcomeUnknown
-from syncer.orders.credit import credit_reference, map_free_credit
+from syncer.links import CREDIT_NOTE_LINK, CUSTOMER_LINK, ORDER_LINK, PRODUCT_LINK
+from syncer.orders.credit import credit_reference, map_free_credit, with_shipping_tax
 from syncer.orders.events import SentSnapshot, detect_events
 from syncer.orders.mapping import (
-    MappedOrder,
     MappingError,
     OrderSettings,
     credit_note_guid,
@@ -45,19 +44,17 @@ from syncer.orders.mapping import (
     is_selected,
     map_sales_order,
     new_customer_payload,
+    order_detail,
     sales_order_guid,
 )
 from syncer.readahead import read_ahead
 from syncer.report import Item, RunReport
+from syncer.timeutil import iso, parse_iso
 
 log = logging.getLogger("syncer.orders")
 
 JOB = "orders"
 OVERLAP = timedelta(minutes=5)  # re-read a little: records stamped at a window edge show late
-LINK = "order"
-CUSTOMER_LINK = "customer"
-CREDIT_LINK = "credit_note"
-PRODUCT_LINK = "product"
 CHUNK = 250  # orders handled together: one refund look-up and one SKU look-up per chunk
 
 
@@ -73,21 +70,6 @@ def settings_from(ctx: Context) -> OrderSettings:
         financial_statuses=o.financial_statuses,
         include_test_orders=o.include_test_orders,
     )
-
-
-def shop_key(ctx: Context) -> str:
-    """The shop part of every deterministic Guid: the configured shop without scheme, so
-    `example.myshopify.com` and `https://example.myshopify.com/` give the same Guids."""
-    shop = ctx.config.shopify.shop.strip().lower()
-    return shop.split("://", 1)[-1].rstrip("/")
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def window_start(ctx: Context, report: RunReport, options: Options) -> datetime | None:
@@ -161,7 +143,7 @@ class OrdersRun:
     def note_cursor(self, node: Any) -> None:
         """Keep the newest `updatedAt` read before the first unreadable node: Shopify sorts by
         updatedAt, so the cursor then stays at or before that node and the next run reads it
-        again (SPEC: a cursor never moves past a record that could not be read)."""
+        again (a cursor never moves past a record that could not be read)."""
         if not readable(node):
             self.unreadable = True
             return
@@ -172,7 +154,7 @@ class OrdersRun:
     def retry_ids(self) -> dict[str, None]:
         """Orders left unresolved by earlier runs (held, failed, left "sending"), in order."""
         retry: dict[str, None] = dict.fromkeys(self.pending_keys)
-        for link in self.store.links(LINK, status="sending"):
+        for link in self.store.links(ORDER_LINK, status="sending"):
             retry.setdefault(str(link["key"]), None)
         return retry
 
@@ -254,7 +236,7 @@ class OrdersRun:
                 )
             )
         orders.sort(key=lambda o: (str(o.get("updatedAt") or ""), str(o["id"])))
-        links = {str(o["id"]): self.store.link(LINK, str(o["id"])) for o in orders}
+        links = {str(o["id"]): self.store.link(ORDER_LINK, str(o["id"])) for o in orders}
         self.add_refund_details(orders, links)
         to_send: list[dict[str, Any]] = []
         for order in orders:
@@ -399,15 +381,15 @@ class OrdersRun:
             "sent": SentSnapshot.from_mapped(mapped).to_json(),
             "customer": customer,
         }
-        self.store.put_link(LINK, gid, status="sending", remote_id=guid, data=ledger)
+        self.store.put_link(ORDER_LINK, gid, status="sending", remote_id=guid, data=ledger)
         try:
             self.post_sales_order(guid, mapped.payload)
         except (OutcomeUnknown, DataError) as exc:
             status = "sending" if isinstance(exc, OutcomeUnknown) else "failed"
-            self.store.put_link(LINK, gid, status=status, remote_id=guid, data=ledger)
+            self.store.put_link(ORDER_LINK, gid, status=status, remote_id=guid, data=ledger)
             self.fail(order, str(exc), detail)
             return
-        self.store.put_link(LINK, gid, status="created", remote_id=guid, data=ledger)
+        self.store.put_link(ORDER_LINK, gid, status="created", remote_id=guid, data=ledger)
         self.clear_pending(gid)
         report.add(Item("order", name, "create", detail))
 
@@ -435,7 +417,7 @@ class OrdersRun:
         guid = str(link["remote_id"])
         if self.ctx.unleashed.get_sales_order(guid) is not None:
             self.store.put_link(
-                LINK, link["key"], status="created", remote_id=guid, data=link["data"]
+                ORDER_LINK, link["key"], status="created", remote_id=guid, data=link["data"]
             )
             self.clear_pending(str(link["key"]))
             self.report.add(
@@ -555,7 +537,7 @@ class OrdersRun:
             return
         if unfinished:
             # On the retry list, so the order is read again even once the cursor has moved
-            # past its last change (SPEC: failed items are retried on every run).
+            # past its last change (failed items are retried on every run).
             self.set_pending(
                 gid,
                 action="fail",
@@ -573,7 +555,7 @@ class OrdersRun:
         name = item.key
         guid = credit_note_guid(self.shop, refund_id)
         refund = next((r for r in order.get("refunds") or [] if r.get("id") == refund_id), None)
-        ledger = self.store.link(CREDIT_LINK, refund_id)
+        ledger = self.store.link(CREDIT_NOTE_LINK, refund_id)
         if ledger is not None and ledger["status"] == "created":
             item.detail["credit_note"] = guid
             return True
@@ -596,7 +578,7 @@ class OrdersRun:
         if self.report.dry_run:
             return True
         self.store.put_link(
-            CREDIT_LINK,
+            CREDIT_NOTE_LINK,
             refund_id,
             status="sending",
             remote_id=guid,
@@ -614,7 +596,7 @@ class OrdersRun:
             self.report.add(Item("refund", name, "fail", {"refund": refund_id}, error=str(exc)))
             return False
         self.store.put_link(
-            CREDIT_LINK,
+            CREDIT_NOTE_LINK,
             refund_id,
             status="created",
             remote_id=guid,
@@ -626,50 +608,3 @@ class OrdersRun:
 def readable(node: Any) -> bool:
     """An order node the run can act on: an object with an id."""
     return isinstance(node, dict) and bool(node.get("id"))
-
-
-def with_shipping_tax(order: dict[str, Any]) -> None:
-    """A refunded shipping line comes back as `shippingLine {id title}`; its tax rate (which
-    a credit note needs) is on the order's own shipping line, read already: copy it over."""
-    by_id = {str(line.get("id")): line for line in _connection_nodes(order.get("shippingLines"))}
-    for refund in order.get("refunds") or []:
-        if not isinstance(refund, Mapping):
-            continue
-        for node in _connection_nodes(refund.get("refundShippingLines")):
-            line = node.get("shippingLine")
-            if not isinstance(line, dict) or "taxLines" in line:
-                continue
-            source = by_id.get(str(line.get("id")))
-            if source is not None:
-                node["shippingLine"] = {**source, **line, "taxLines": source.get("taxLines")}
-
-
-def _connection_nodes(value: Any) -> list[dict[str, Any]]:
-    """The nodes of a connection (`{"nodes": [...]}`) or a plain list; dicts only."""
-    items = value.get("nodes") if isinstance(value, Mapping) else value
-    return [item for item in items or [] if isinstance(item, dict)]
-
-
-def order_detail(mapped: MappedOrder, customer: str) -> dict[str, Any]:
-    """What the report and the dry-run table show for one sales order."""
-    payload = mapped.payload
-    lines = payload.get("SalesOrderLines") or []
-    detail: dict[str, Any] = {
-        "order_number": payload.get("OrderNumber"),
-        "guid": mapped.guid,
-        "customer": customer,
-        "lines": len(lines),
-        "sub_total": _money(payload.get("SubTotal")),
-        "tax_total": _money(payload.get("TaxTotal")),
-        "total": _money(payload.get("Total")),
-        "shopify_total": _money(mapped.shopify_total),
-    }
-    if mapped.difference:
-        detail["difference"] = _money(mapped.difference)
-    return detail
-
-
-def _money(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(value) if isinstance(value, Decimal) else str(Decimal(str(value)))

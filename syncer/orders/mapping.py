@@ -1,4 +1,4 @@
-"""Shopify order -> Unleashed sales order, as pure data (SPEC section 4, "Orders").
+"""Shopify order -> Unleashed sales order, as pure data.
 
 Input is one Shopify `Order` node as the GraphQL Admin API 2026-10 returns it (plain dicts,
 money as `{"shopMoney": {"amount": "12.30", "currencyCode": "NZD"}}`). Output is the exact JSON
@@ -661,3 +661,28 @@ def new_customer_payload(
     if addresses:
         payload["Addresses"] = addresses
     return payload
+
+
+def order_detail(mapped: MappedOrder, customer: str) -> dict[str, Any]:
+    """What the report and the dry-run table show for one sales order."""
+    payload = mapped.payload
+    lines = payload.get("SalesOrderLines") or []
+    detail: dict[str, Any] = {
+        "order_number": payload.get("OrderNumber"),
+        "guid": mapped.guid,
+        "customer": customer,
+        "lines": len(lines),
+        "sub_total": _money_text(payload.get("SubTotal")),
+        "tax_total": _money_text(payload.get("TaxTotal")),
+        "total": _money_text(payload.get("Total")),
+        "shopify_total": _money_text(mapped.shopify_total),
+    }
+    if mapped.difference:
+        detail["difference"] = _money_text(mapped.difference)
+    return detail
+
+
+def _money_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value) if isinstance(value, Decimal) else str(Decimal(str(value)))

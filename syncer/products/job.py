@@ -1,4 +1,4 @@
-"""`sync products`: keep product data in step in the direction `master:` sets (SPEC 4).
+"""`sync products`: keep product data in step in the direction `master:` sets.
 
 One run:
 1. reads what changed on BOTH sides since their cursors (one JSON cursor holds both), or both
@@ -6,7 +6,8 @@ One run:
 2. fetches, in batches, both sides' current records for the changed SKUs (plus SKUs held,
    failed or left mid-create by earlier runs), so the three-way planner sees each SKU whole;
 3. plans (products/planner.py, pure), applies the safety stop, then writes only the changed
-   fields to the non-master side, and stores the values synced per SKU in the product links.
+   fields to the non-master side (products/writers.py), and stores the values synced per SKU
+   in the product links.
 
 Creates in Shopify are ledger-first: the link is marked "creating" with a deterministic handle
 before `productCreate`, and the product id is stored as soon as Shopify answers, so a crash or
@@ -34,8 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -44,26 +43,24 @@ from typing import Any
 
 from syncer.connectors.shopify import SKUS_PER_QUERY
 from syncer.connectors.unleashed import parse_date
-from syncer.engine import Context, Options
-from syncer.errors import ConfigError, DataError, OutcomeUnknown, SafetyStop
-from syncer.inventory.job import resolve_locations
-from syncer.orders.job import iso, parse_iso, shop_key
-from syncer.products.planner import ProductPlan, ProductWrite, other_side, plan, safety_check
+from syncer.engine import Context, Options, shop_key
+from syncer.errors import DataError, SafetyStop
+from syncer.links import PRODUCT_LINK
+from syncer.products.planner import ProductPlan, other_side, plan, safety_check
 from syncer.products.projection import (
-    PRODUCT_LEVEL_FIELDS,
     SIDES,
     Projection,
     Side,
     from_shopify,
     from_unleashed,
-    shopify_price,
 )
+from syncer.products.writers import ShopifyWriter, UnleashedWriter, guard_target
 from syncer.report import Item, RunReport
+from syncer.timeutil import iso, parse_iso
 
 log = logging.getLogger("syncer.products")
 
 JOB = "products"
-LINK = "product"
 # Unleashed may honour only the date part of modifiedSince: re-read a whole day.
 UNLEASHED_OVERLAP = timedelta(days=1)
 SHOPIFY_OVERLAP = timedelta(minutes=5)
@@ -80,24 +77,10 @@ SHOPIFY_BULK_THRESHOLD = 1000
 # Links are stored in batches of this many rows, so their JSON is never all in memory at once
 # (a batch's rows and their JSON coexist: ~1.6 KB a row; 250 keeps that well under 1 MB).
 LINKS_PER_WRITE = 250
-_NAMESPACE = uuid.UUID("0b8f6f0e-3f9c-4a53-9d7e-5c2a1e6b7d42")
-_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 def run(ctx: Context, report: RunReport, options: Options) -> None:
     ProductsRun(ctx, report, options).execute()
-
-
-def unleashed_guid(shop: str, sku: str) -> str:
-    """The Guid of an Unleashed product syncer creates: stable per shop and SKU."""
-    return str(uuid.uuid5(_NAMESPACE, f"{shop}:product:{sku}"))
-
-
-def planned_handle(title: str, sku: str) -> str:
-    """A deterministic Shopify handle for a product syncer creates, so a create whose reply
-    was lost can be found again (`handle:<this>`)."""
-    slug = _SLUG.sub("-", f"{title} {sku}".lower()).strip("-")
-    return slug[:200] or _SLUG.sub("-", sku.lower()).strip("-")
 
 
 def read_cursor(text: str | None) -> dict[Side, datetime]:
@@ -463,7 +446,7 @@ class ProductsRun:
         ctx, report = self.ctx, self.report
         shop = ctx.shopify.shop_info()
         self.taxes_included = bool(shop.get("taxesIncluded"))
-        self.links = {str(link["key"]): link for link in self.store.links(LINK)}
+        self.links = {str(link["key"]): link for link in self.store.links(PRODUCT_LINK)}
         self.retry = {str(row["key"]) for row in self.store.pending(JOB, "product")}
         self.retry |= {sku for sku, link in self.links.items() if link["status"] == "creating"}
         reads, scope = self.read()
@@ -571,10 +554,10 @@ class ProductsRun:
             # remote_id is the Unleashed Guid, as the orders job reads it.
             rows.append((sku, data.get("unleashed_guid"), "linked", data))
             if len(rows) >= LINKS_PER_WRITE:
-                self.store.put_links(LINK, rows)
+                self.store.put_links(PRODUCT_LINK, rows)
                 rows = []
         if rows:
-            self.store.put_links(LINK, rows)
+            self.store.put_links(PRODUCT_LINK, rows)
 
     def link_data(self, sku: str) -> dict[str, Any]:
         """The link's ids as they are after this run (records just read, creates just made)."""
@@ -598,269 +581,3 @@ class ProductsRun:
                 self.shopify_ids[record.sku] = record.ids
             elif record.ids.get("guid"):
                 self.unleashed_guids[record.sku] = record.ids["guid"]
-
-
-def guard_target(master: Side, writes: Iterable[ProductWrite]) -> None:
-    """Nothing is ever written to the master side (SPEC 4): refuse before any request."""
-    for write in writes:
-        if write.side == master:
-            raise RuntimeError(
-                f"refusing to write {write.sku} to {write.side}: it is the master side"
-            )
-
-
-# -- writers ------------------------------------------------------------------------------------
-
-
-def _weight_input(kg: Decimal) -> dict[str, Any]:
-    return {"measurement": {"weight": {"unit": "KILOGRAMS", "value": kg}}}
-
-
-class ShopifyWriter:
-    """master: unleashed. Product-level fields by productUpdate (one per product), variant
-    fields by one productVariantsBulkUpdate per product, creates ledger-first."""
-
-    side: Side = "shopify"
-
-    def __init__(self, run: ProductsRun) -> None:
-        if run.master == self.side:
-            raise RuntimeError("the Shopify writer cannot run when Shopify is the master")
-        self.run = run
-        self.client = run.ctx.shopify
-        self.failed: dict[str, str] = {}
-        # sku -> where a product created this run was stocked (for its report item).
-        self.stocked: dict[str, dict[str, Any]] = {}
-        # warehouse code -> location gid, resolved once, on the run's first create.
-        self.locations: dict[str, str] | None = None
-        self.stock_problem = ""
-
-    def price(self, value: Decimal) -> Decimal:
-        return shopify_price(
-            value, taxes_included=self.run.taxes_included, tax_rate=self.run.cfg.tax_rate
-        )
-
-    def variant_input(
-        self, variant_id: str, changes: Mapping[str, tuple[Any, Any]]
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": variant_id}
-        if "price" in changes:
-            body["price"] = self.price(changes["price"][1])
-        if "barcode" in changes:
-            body["barcode"] = changes["barcode"][1] or ""
-        if "weight" in changes:
-            body["inventoryItem"] = _weight_input(changes["weight"][1])
-        return body
-
-    @staticmethod
-    def product_fields(changes: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
-        names = {
-            "title": "title",
-            "description": "descriptionHtml",
-            "product_type": "productType",
-            "status": "status",
-        }
-        return {gql: changes[name][1] or "" for name, gql in names.items() if name in changes}
-
-    def apply(self, writes: Sequence[ProductWrite]) -> dict[str, str]:
-        by_product: dict[str, list[ProductWrite]] = {}
-        for write in writes:
-            if write.kind == "create":
-                self.create(write)
-                self.run.ctx.progress.advance()
-            else:
-                by_product.setdefault(write.ids["product_id"], []).append(write)
-        for product_id, group in by_product.items():
-            self.update(product_id, group)
-            self.run.ctx.progress.advance(len(group))
-        return self.failed
-
-    def update(self, product_id: str, group: Sequence[ProductWrite]) -> None:
-        skus = [w.sku for w in group]
-        try:
-            fields: dict[str, Any] = {}
-            for write in group:
-                fields.update(self.product_fields(write.changes))
-            if fields:
-                product = self.client.product_update(product_id, **fields)
-                for sku in skus:
-                    self.run.note_stamps(sku, product=product.get("updatedAt"))
-            variants = [
-                self.variant_input(w.ids["variant_id"], w.changes)
-                for w in group
-                if set(w.changes) - PRODUCT_LEVEL_FIELDS - {"status"}
-            ]
-            if variants:
-                self.note_written(self.client.variants_bulk_update(product_id, variants))
-        except (DataError, OutcomeUnknown) as exc:
-            for sku in skus:
-                self.failed[sku] = str(exc)
-
-    def note_written(self, variants: Iterable[Mapping[str, Any]]) -> None:
-        """Keep the stamps Shopify gave the records just written, so the next run does not
-        take its own writes for changes."""
-        for variant in variants:
-            if variant.get("sku"):
-                self.run.note_stamps(
-                    str(variant["sku"]),
-                    variant=variant.get("updatedAt"),
-                    product=(variant.get("product") or {}).get("updatedAt"),
-                )
-
-    def create(self, write: ProductWrite) -> None:
-        """productCreate then its default variant, with the ledger marked before and after
-        productCreate so no crash or lost reply creates the product twice."""
-        run, sku, changes = self.run, write.sku, write.changes
-        title = str(changes["title"][1])
-        link = run.links.get(sku)
-        resumed = link is not None and link["status"] == "creating"
-        ledger: dict[str, Any] = dict(link["data"]) if link else {}
-        creating = dict(ledger.get("creating") or {})
-        creating.setdefault("handle", planned_handle(title, sku))
-        ledger["creating"] = creating
-        if write.master_ids.get("guid"):
-            ledger["unleashed_guid"] = write.master_ids["guid"]
-        store = run.store
-        remote = ledger.get("unleashed_guid")
-        try:
-            product = self.find_started(creating) if resumed else None
-            if product is None:
-                store.put_link(LINK, sku, status="creating", remote_id=remote, data=ledger)
-                try:
-                    product = self.client.product_create(
-                        title=title,
-                        description_html=_new(changes, "description"),
-                        product_type=_new(changes, "product_type"),
-                        handle=str(creating["handle"]),
-                    )
-                except OutcomeUnknown:
-                    product = self.find_started(creating)
-                    if product is None:
-                        raise
-                creating["product_id"] = product["id"]
-                store.put_link(LINK, sku, status="creating", remote_id=remote, data=ledger)
-            variant = ((product.get("variants") or {}).get("nodes") or [None])[0]
-            if not variant:
-                raise DataError(
-                    f"Shopify product {product['id']} for {sku} has no variant", api="shopify"
-                )
-            body = self.variant_input(variant["id"], changes)
-            item = dict(body.get("inventoryItem") or {})
-            item.update(sku=sku, tracked=True)
-            body["inventoryItem"] = item
-            self.note_written(self.client.variants_bulk_update(product["id"], [body]))
-        except (DataError, OutcomeUnknown) as exc:
-            self.failed[sku] = str(exc)
-            return
-        item_id = (variant.get("inventoryItem") or {}).get("id")
-        run.shopify_ids[sku] = {
-            "product_id": product["id"],
-            "variant_id": variant["id"],
-            "inventory_item_id": item_id,
-        }
-        if remote:
-            run.unleashed_guids[sku] = remote
-        if item_id:
-            self.stocked[sku] = self.stock(str(item_id))
-
-    def stock(self, inventory_item_id: str) -> dict[str, Any]:
-        """Activate a new product's item at every location `inventory.locations` maps (Shopify
-        stocks it only at the primary one), so the inventory job can set its stock there.
-        Returns what the create item's detail records: locations activated, or why not."""
-        inventory = self.run.ctx.config.inventory
-        if not inventory.enabled or not inventory.locations:
-            return {}
-        if self.locations is None:
-            try:
-                self.locations = resolve_locations(inventory.locations, self.client.locations())
-            except ConfigError as exc:
-                self.locations = {}
-                self.stock_problem = str(exc)
-        if self.stock_problem:
-            return {"stocked_at": [], "stock_error": self.stock_problem}
-        stocked: list[str] = []
-        errors: list[str] = []
-        for code, location_id in sorted(self.locations.items()):
-            try:
-                self.client.inventory_activate(inventory_item_id, location_id)
-            except (DataError, OutcomeUnknown) as exc:
-                errors.append(f"{code}: {exc}")
-            else:
-                stocked.append(code)
-        detail: dict[str, Any] = {"stocked_at": stocked}
-        if errors:
-            detail["stock_error"] = "; ".join(errors)
-        return detail
-
-    def find_started(self, creating: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The product an earlier attempt created: by the id stored after productCreate
-        answered, else by the planned handle (the reply was lost)."""
-        if creating.get("product_id"):
-            product = self.client.product(str(creating["product_id"]))
-            if product is not None:
-                return product
-        handle = str(creating["handle"])
-        for product in self.client.iter_products(f"handle:{handle}"):
-            if product.get("handle") == handle:
-                return dict(product)
-        return None
-
-
-def _new(changes: Mapping[str, tuple[Any, Any]], name: str) -> Any:
-    return changes[name][1] if name in changes else None
-
-
-class UnleashedWriter:
-    """master: shopify. One `POST /Products/{guid}` per product with ProductCode and only the
-    changed fields; the Guid is the existing product's, or uuid5(shop, sku) for a create."""
-
-    side: Side = "unleashed"
-
-    def __init__(self, run: ProductsRun) -> None:
-        if run.master == self.side:
-            raise RuntimeError("the Unleashed writer cannot run when Unleashed is the master")
-        self.run = run
-        self.client = run.ctx.unleashed
-        self.failed: dict[str, str] = {}
-
-    def body(self, write: ProductWrite) -> dict[str, Any]:
-        body: dict[str, Any] = {"ProductCode": write.sku}
-        changes = write.changes
-        if "title" in changes:
-            body["ProductDescription"] = changes["title"][1]
-        if "description" in changes:
-            body["Notes"] = changes["description"][1]
-        if "price" in changes:
-            tier = self.run.cfg.price_tier
-            value: Decimal | None = changes["price"][1]
-            if tier == "default":
-                body["DefaultSellPrice"] = value
-            else:
-                name = f"SellPriceTier{tier}"
-                tier_body: dict[str, Any] = {"Value": None if value is None else f"{value:f}"}
-                if write.sku in self.run.tier_names:
-                    tier_body = {"Name": self.run.tier_names[write.sku], **tier_body}
-                body[name] = tier_body
-        if "barcode" in changes:
-            body["Barcode"] = changes["barcode"][1]
-        if "weight" in changes:
-            body["Weight"] = changes["weight"][1]
-        if "product_type" in changes:
-            group = changes["product_type"][1]
-            body["ProductGroup"] = {"GroupName": group} if group else None
-        return body
-
-    def apply(self, writes: Sequence[ProductWrite]) -> dict[str, str]:
-        run = self.run
-        for write in writes:
-            guid = write.ids.get("guid") or unleashed_guid(run.shop, write.sku)
-            try:
-                saved = self.client.upsert_product(guid, self.body(write))
-            except (DataError, OutcomeUnknown) as exc:
-                self.failed[write.sku] = str(exc)
-            else:
-                run.unleashed_guids[write.sku] = guid
-                # The read stamp is stale now: keep the new one, or none (re-read next run).
-                run.stamps.get(write.sku, {}).pop("unleashed", None)
-                run.note_stamps(write.sku, unleashed=saved.get("LastModifiedOn"))
-            run.ctx.progress.advance()
-        return self.failed

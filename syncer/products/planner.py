@@ -1,4 +1,4 @@
-"""The three-way product planner: master now, other side now, values last synced (SPEC 4).
+"""The three-way product planner: master now, other side now, values last synced.
 
 Per SKU and field:
 - master changed since the last sync (its value differs from the stored one): write the master's

@@ -1,13 +1,14 @@
-"""One comparable record per SKU, from either side, so the planner compares like with like.
+"""One comparable record per SKU, from either side, so the planner compares like with like;
+and back: the payload each API takes for a planned change.
 
-Unleashed products and Shopify variants are projected onto the six field pairs of SPEC section 4
-("Products"). Each value is normalised once here, by the rules in `NORMALISATION`, so the planner
-can use plain equality; a value that cannot be normalised becomes a `RecordProblem` on the
-record (the planner holds that SKU with the reason) instead of an exception that would stop the
-whole plan.
+Unleashed products and Shopify variants are projected onto the six synced field pairs
+(`FIELDS`: title, description, price, barcode, weight, product type). Each value is normalised
+once here, by the rules in `NORMALISATION`, so the planner can use plain equality; a value
+that cannot be normalised becomes a `RecordProblem` on the record (the planner holds that SKU
+with the reason) instead of an exception that would stop the whole plan.
 
 Pure: no HTTP, no SQL, no CLI. Input shapes:
-- Unleashed: a product dict as `GET /Products` returns it (API-NOTES section 4).
+- Unleashed: a product dict as `GET /Products` returns it.
 - Shopify: a variant node from GraphQL: `{id, sku, title, barcode, price, updatedAt,
   product {id, title, descriptionHtml, productType, status, updatedAt, variantsCount {count}},
   inventoryItem {id, tracked, measurement {weight {unit, value}}}}`.
@@ -29,7 +30,7 @@ SIDE_NAMES: dict[str, str] = {"shopify": "Shopify", "unleashed": "Unleashed"}
 
 FIELDS: tuple[str, ...] = ("title", "description", "price", "barcode", "weight", "product_type")
 # On a multi-variant Shopify product these live on the product, shared by every variant, so a
-# value coming from one Unleashed product must not overwrite them (SPEC section 4).
+# value coming from one Unleashed product must not overwrite them.
 PRODUCT_LEVEL_FIELDS: frozenset[str] = frozenset({"title", "description", "product_type"})
 VARIANT_LEVEL_FIELDS: frozenset[str] = frozenset({"price", "barcode", "weight"})
 
@@ -391,3 +392,81 @@ def from_store(name: str, text: str) -> Any:
     if name in FIELDS:
         return text
     raise ValueError(f"unknown product field {name!r}")
+
+
+# ---------------------------------------------------------------- payloads (to the APIs)
+# The inverse of the projections above, kept beside them so a field's two directions are
+# changed together. `changes` is a planned write's {field: (old, new)}.
+
+Changes = Mapping[str, tuple[Any, Any]]
+
+# Projection field -> the `productUpdate` argument that holds it.
+_SHOPIFY_PRODUCT_ARGUMENTS: dict[str, str] = {
+    "title": "title",
+    "description": "descriptionHtml",
+    "product_type": "productType",
+    "status": "status",
+}
+
+
+def shopify_weight(kilograms: Decimal) -> dict[str, Any]:
+    """The `inventoryItem` input that sets a variant's weight (always sent in kilograms)."""
+    return {"measurement": {"weight": {"unit": "KILOGRAMS", "value": kilograms}}}
+
+
+def shopify_product_fields(changes: Changes) -> dict[str, Any]:
+    """The `productUpdate` arguments for the product-level changes (and a status change);
+    Shopify clears a text field with '', not null."""
+    return {
+        argument: changes[name][1] or ""
+        for name, argument in _SHOPIFY_PRODUCT_ARGUMENTS.items()
+        if name in changes
+    }
+
+
+def shopify_variant_input(
+    variant_id: str, changes: Changes, *, taxes_included: bool, tax_rate: Decimal
+) -> dict[str, Any]:
+    """The `ProductVariantsBulkInput` for the variant-level changes. The price is the shop's
+    own pricing (tax added when its prices include tax), the inverse of `from_shopify`."""
+    body: dict[str, Any] = {"id": variant_id}
+    if "price" in changes:
+        body["price"] = shopify_price(
+            changes["price"][1], taxes_included=taxes_included, tax_rate=tax_rate
+        )
+    if "barcode" in changes:
+        body["barcode"] = changes["barcode"][1] or ""
+    if "weight" in changes:
+        body["inventoryItem"] = shopify_weight(changes["weight"][1])
+    return body
+
+
+def unleashed_product_body(
+    sku: str, changes: Changes, *, price_tier: str | int = "default", tier_name: str | None = None
+) -> dict[str, Any]:
+    """The `POST /Products/{guid}` body: ProductCode and only the changed fields, the inverse
+    of `from_unleashed`. A price goes to DefaultSellPrice or to the configured sell price
+    tier; a tier's Value is a string, sent with the tier's Name when it is known, so the
+    product keeps the name Unleashed shows for it."""
+    body: dict[str, Any] = {"ProductCode": sku}
+    if "title" in changes:
+        body["ProductDescription"] = changes["title"][1]
+    if "description" in changes:
+        body["Notes"] = changes["description"][1]
+    if "price" in changes:
+        value: Decimal | None = changes["price"][1]
+        if price_tier == "default":
+            body["DefaultSellPrice"] = value
+        else:
+            tier: dict[str, Any] = {"Value": None if value is None else f"{value:f}"}
+            if tier_name is not None:
+                tier = {"Name": tier_name, **tier}
+            body[f"SellPriceTier{price_tier}"] = tier
+    if "barcode" in changes:
+        body["Barcode"] = changes["barcode"][1]
+    if "weight" in changes:
+        body["Weight"] = changes["weight"][1]
+    if "product_type" in changes:
+        group = changes["product_type"][1]
+        body["ProductGroup"] = {"GroupName": group} if group else None
+    return body

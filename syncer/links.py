@@ -1,0 +1,32 @@
+"""The kinds of row in the store's `links` table, each named once.
+
+A link ties a record on one side to its counterpart (or to what syncer remembers of it). Jobs
+write some kinds and read kinds other jobs write, so the kind strings live here rather than in
+any one job: the fulfilments job reads the orders job's order links, the inventory job reads
+the orders job's order links and the products job's product links. The strings are stored in
+every state file, so they never change.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Orders job: Shopify order gid -> Unleashed sales order Guid (data: order number, customer,
+# what was sent). Read by the fulfilments job (by order number) and the inventory job (sent
+# orders whose units are still in flight).
+ORDER_LINK: Final = "order"
+# Orders job: customer email -> Unleashed customer code.
+CUSTOMER_LINK: Final = "customer"
+# Orders job: Shopify refund gid -> Unleashed free credit note Guid.
+CREDIT_NOTE_LINK: Final = "credit_note"
+# Products job: SKU -> the Shopify and Unleashed ids and the values last synced. Read by the
+# orders job (SKU -> product Guid) and the inventory job (the SKUs syncer manages).
+PRODUCT_LINK: Final = "product"
+# Inventory job: SKU -> Shopify inventory item gid (a cache of a look-up).
+STOCK_ITEM_LINK: Final = "stock_item"
+# Inventory job: SKU@WAREHOUSE -> the AvailableQty last planned and written.
+STOCK_SEEN_LINK: Final = "stock_seen"
+# Fulfilments job: one ledger row per fulfillmentCreate, written before the call.
+FULFILLMENT_LINK: Final = "fulfillment"
+# Fulfilments job: one row per Unleashed shipment done with (fulfilled or reported).
+SHIPMENT_LINK: Final = "shipment"
