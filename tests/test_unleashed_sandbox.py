@@ -223,7 +223,7 @@ def test_products_are_seeded_from_the_world(api: Api) -> None:
     assert record is not None
     assert record["ProductDescription"] == f"{multi.title} - {variant.title}"
     assert record["DefaultSellPrice"] == variant.price
-    assert record["SellPriceTier1"]["Value"] == str(variant.price)
+    assert record["SellPriceTier1"]["Value"] == f"{variant.price:.4f}"
     assert record["Barcode"] == variant.barcode
     assert record["Weight"] == variant.weight_kg
     assert record["ProductGroup"]["GroupName"] == multi.product_type
@@ -331,7 +331,7 @@ def test_product_upsert_merges_and_validates(api: Api) -> None:
         },
         status=201,
     )
-    assert created["SellPriceTier1"] == {"Name": "Retail", "Value": "14.00"}
+    assert created["SellPriceTier1"] == {"Name": "Retail", "Value": "14.0000"}
     updated = api.json("POST", f"/Products/{guid}", body={"Barcode": "999"}, status=200)
     assert updated["ProductDescription"] == "New thing"
     assert updated["Barcode"] == "999"

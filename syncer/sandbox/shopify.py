@@ -50,7 +50,6 @@ from graphql import (
 )
 from graphql.language import parse as parse_document
 
-from syncer.inventory.planner import SET_QUANTITY_REASONS
 from syncer.sandbox import shopify_bulk as bulk
 from syncer.sandbox.common import Reply, Request
 from syncer.sandbox.seed import World, make_world
@@ -85,8 +84,29 @@ MAX_INPUT_ARRAY = 250
 CONNECTION_OVERHEAD = 2
 MUTATION_COST = 10
 COUNT_LIMIT = 10_000  # `*Count` fields stop counting here unless given a higher limit
-# Shopify's documented reasons: one list for the client's planner and the sandbox.
-INVENTORY_REASONS = SET_QUANTITY_REASONS
+# The values Shopify accepts for `reason` on an inventory quantity change; anything else is a
+# user error on the mutation.
+INVENTORY_REASONS = frozenset(
+    {
+        "correction",
+        "cycle_count_available",
+        "damaged",
+        "movement_canceled",
+        "movement_created",
+        "movement_received",
+        "movement_updated",
+        "other",
+        "promotion",
+        "quality_control",
+        "received",
+        "reservation_created",
+        "reservation_deleted",
+        "reservation_updated",
+        "restock",
+        "safety_stock",
+        "shrinkage",
+    }
+)
 IDEMPOTENT_MUTATIONS = frozenset({"inventorySetQuantities"})
 CENT = Decimal("0.01")
 
