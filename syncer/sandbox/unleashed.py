@@ -1,4 +1,4 @@
-"""A local Unleashed REST API: the resources syncer uses, behaving as API-NOTES describes.
+"""A local Unleashed REST API: the resources syncer uses, behaving as the documented API does.
 
 What it enforces like the real API: the HMAC signature of the *decoded* query on every
 request (the page number is in the path and not signed), page-number paging with the
