@@ -613,9 +613,11 @@ def _sample(values: Sequence[str], limit: int = EXAMPLES, sep: str = ", ") -> st
 
 
 def _decimal(value: Any) -> Decimal | None:
+    """The number without the trailing zeros Unleashed pads to its column scale (0.150000)."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation:
         return None
+    return Decimal(f"{number.normalize():f}") if number.is_finite() else number

@@ -5,6 +5,7 @@
 - Only syncer/render.py imports rich; only syncer/cli.py imports click; only
   syncer/store.py talks to SQLite (the sandboxes keep their own state in memory).
 - The runtime never imports the bundled sandboxes (they are for the demo, tests and bench).
+- The sandboxes import nothing of the product: they are written from the APIs' contracts.
 """
 
 from __future__ import annotations
@@ -135,3 +136,67 @@ def test_a_job_does_not_import_another_job(path: Path) -> None:
     others = {module_name(p) for p in job_modules()} - {own}
     bad = sorted(imports(path) & others)
     assert not bad, f"{own} imports {bad}: move what they share into a module of its own"
+
+
+def absolute_imports(source: str, package: str) -> set[str]:
+    """Every module `source` imports at any depth, relative imports resolved against
+    `package` (the dotted package the file lives in)."""
+    parts = package.split(".")
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = parts[: len(parts) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found.add(module)
+            if not node.module:  # `from . import x`: x may be a module of the package
+                found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def package_of(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE.parent).parent.parts)
+
+
+SANDBOX = PACKAGE / "sandbox"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(SANDBOX.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_the_sandboxes_import_nothing_of_the_product(path: Path) -> None:
+    """The sandboxes stand in for the real APIs: written from the APIs' contracts, never from
+    the product's constants or helpers, so a product bug cannot hide in a matching sandbox."""
+    found = absolute_imports(path.read_text(encoding="utf-8"), package_of(path))
+    product = sorted(
+        name
+        for name in found
+        if (name == "syncer" or name.startswith("syncer."))
+        and not (name == "syncer.sandbox" or name.startswith("syncer.sandbox."))
+    )
+    assert not product, f"{path.relative_to(PACKAGE)} imports {product}"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        pytest.param("from syncer.money import cents", {"syncer.money"}, id="absolute"),
+        pytest.param("import syncer.store as s", {"syncer.store"}, id="plain"),
+        pytest.param(
+            "from ...orders import credit",
+            {"syncer.orders"},
+            id="relative-out-of-the-sandbox",
+        ),
+        pytest.param(
+            "from ... import store", {"syncer", "syncer.store"}, id="relative-bare-module"
+        ),
+        pytest.param(
+            "def f():\n    from syncer.http import Http\n", {"syncer.http"}, id="lazy-in-function"
+        ),
+        pytest.param("from ..common import Reply", {"syncer.sandbox.common"}, id="inside-sandbox"),
+    ],
+)
+def test_import_reader_sees_relative_and_lazy_imports(source: str, expected: set[str]) -> None:
+    """The reader behind the rule above, as seen from a module of syncer.sandbox.shopify."""
+    assert absolute_imports(source, "syncer.sandbox.shopify") == expected

@@ -16,10 +16,10 @@ from syncer.connectors.shopify_bulk import nest_bulk_objects
 from syncer.connectors.shopify_cost import fit_size
 from syncer.errors import CredentialsError, DataError, RetryLater
 from syncer.http import CallCounter, Redactor, RetryPolicy
-from syncer.sandbox import shopify_bulk
 from syncer.sandbox.common import Fault, SandboxServer
 from syncer.sandbox.seed import make_world
 from syncer.sandbox.shopify import ShopifySandbox
+from syncer.sandbox.shopify import bulk as shopify_bulk
 
 POLICY = RetryPolicy(base_delay=0.05, max_delay=0.5, read_timeout=10.0)
 

@@ -110,6 +110,27 @@ def test_every_reply_carries_cost_and_refunds_unused_points(app):
     }
 
 
+@pytest.mark.parametrize("throttled", [False, True], ids=["granted", "throttled"])
+def test_throttle_status_numbers_are_written_like_shopify(app, throttled):
+    """maximumAvailable and restoreRate are floats (`1000.0`), currentlyAvailable an int."""
+    app.set_bucket(maximum=60, restore_rate=1)
+    query = "{ productVariants(first: 50) { nodes { id } } }"  # 52 points
+    call(app, query)
+    request = Request(
+        "POST",
+        "/admin/api/2026-10/graphql.json",
+        "",
+        {"x-shopify-access-token": TOKEN},
+        json.dumps({"query": query if throttled else "{ shop { name } }"}).encode(),
+    )
+    text = app.handle(request).encode().decode()
+    status = json.loads(text)["extensions"]["cost"]["throttleStatus"]
+    assert '"maximumAvailable": 60.0' in text
+    assert '"restoreRate": 1.0' in text
+    assert type(status["currentlyAvailable"]) is int
+    assert ('"data"' in text) is not throttled
+
+
 def test_queries_over_1000_points_are_refused(app):
     _, _, body = call(
         app,
@@ -142,6 +163,7 @@ def test_throttled_reply_when_the_bucket_is_empty(app):
             },
         }
     ]
+    assert "data" not in second  # a THROTTLED reply carries no data key at all
     assert second["extensions"]["cost"]["actualQueryCost"] is None
     assert second["extensions"]["cost"]["requestedQueryCost"] == 52
     app.throttle_status = 429

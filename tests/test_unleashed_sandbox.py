@@ -222,7 +222,7 @@ def test_products_are_seeded_from_the_world(api: Api) -> None:
     assert record is not None
     assert record["ProductDescription"] == f"{multi.title} - {variant.title}"
     assert record["DefaultSellPrice"] == variant.price
-    assert record["SellPriceTier1"]["Value"] == str(variant.price)
+    assert record["SellPriceTier1"]["Value"] == f"{variant.price:.4f}"
     assert record["Barcode"] == variant.barcode
     assert record["Weight"] == variant.weight_kg
     assert record["ProductGroup"]["GroupName"] == multi.product_type
@@ -330,7 +330,7 @@ def test_product_upsert_merges_and_validates(api: Api) -> None:
         },
         status=201,
     )
-    assert created["SellPriceTier1"] == {"Name": "Retail", "Value": "14.00"}
+    assert created["SellPriceTier1"] == {"Name": "Retail", "Value": "14.0000"}
     updated = api.json("POST", f"/Products/{guid}", body={"Barcode": "999"}, status=200)
     assert updated["ProductDescription"] == "New thing"
     assert updated["Barcode"] == "999"
@@ -499,6 +499,68 @@ def test_never_transacted_products_are_absent(api: Api) -> None:
     assert _stock(api, "WEST", "FRESH-1") is None
     bad = api.call("GET", "/StockOnHand", [("warehouseCode", "EAST")])
     assert bad.status_code == 400
+
+
+def raw_items(api: Api, path: str, params: list[tuple[str, str]] | None = None) -> str:
+    """The reply text as sent (json.loads would hide how numbers are written)."""
+    response = api.call("GET", path, params)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+@pytest.mark.parametrize(
+    ("fragment", "why"),
+    [
+        pytest.param('"OrderQuantity": 2.0000,', "quantity at four places", id="quantity"),
+        pytest.param('"UnitPrice": 10.0000,', "product line price at four places", id="price"),
+        pytest.param('"DiscountRate": 0.0000,', "discount at four places", id="discount"),
+        pytest.param('"LineTotal": 20.00000000,', "line total at eight places", id="line-total"),
+        pytest.param('"LineTax": 3.000,', "line tax at three places", id="line-tax"),
+        pytest.param('"TaxRate": 0.150000,', "tax rate at six places", id="tax-rate"),
+        pytest.param('"SubTotal": 25.000,', "order totals at three places", id="sub-total"),
+        pytest.param('"Total": 28.750,', "order total at three places", id="total"),
+        pytest.param('"ExchangeRate": 1.000000,', "exchange rate at six places", id="exchange"),
+        pytest.param(
+            '"Product": {"Guid": "00000000-0000-0000-0000-000000000000", "ProductCode": null, '
+            '"ProductDescription": "Shipping"}',
+            "a charge line names no product: the empty Guid and a null code",
+            id="charge-product",
+        ),
+        pytest.param(
+            '"UnitPrice": 5.00, "LineTotal": 5.00, "LineTax": 0.75,',
+            "a charge line's money at two places",
+            id="charge-money",
+        ),
+    ],
+)
+def test_sales_orders_come_back_written_like_unleashed(api: Api, fragment: str, why: str) -> None:
+    guid = str(uuid.uuid4())
+    assert api.call("POST", f"/SalesOrders/{guid}", body=order_body()).status_code == 201
+    for text in (raw_items(api, f"/SalesOrders/{guid}"), raw_items(api, "/SalesOrders")):
+        assert fragment in text, why
+
+
+def test_stock_quantities_come_back_at_four_places(api: Api) -> None:
+    text = raw_items(api, "/StockOnHand", [("warehouseCode", "MAIN")])
+    rows = json.loads(text, parse_float=Decimal)["Items"]
+    assert rows
+    for name in ("QtyOnHand", "AvailableQty", "AllocatedQty", "OnPurchase"):
+        for row in rows:
+            assert row[name].as_tuple().exponent == -4, (name, row[name])
+            assert f'"{name}": {row[name]:f}' in text
+
+
+def test_sell_price_tiers_are_strings_or_null(api: Api) -> None:
+    variant = api.app.world.products[0].variants[0]
+    guid = api.app.product(variant.sku)["Guid"]
+    product = json.loads(raw_items(api, f"/Products/{guid}"))
+    assert product["SellPriceTier1"] == {
+        "Name": "Sell Price Tier 1",
+        "Value": f"{variant.price:.4f}",
+    }
+    assert product["SellPriceTier2"] == {"Name": "", "Value": "0.0000"}  # a blanked tier
+    for tier in range(3, 11):
+        assert product[f"SellPriceTier{tier}"] == {"Name": f"Sell Price Tier {tier}", "Value": None}
 
 
 def test_placed_orders_allocate_and_dispatch_moves_stock(api: Api) -> None:

@@ -61,6 +61,9 @@ def stock_row(
             available = Decimal(text)
         except InvalidOperation:
             available = Decimal("NaN")
+        if available.is_finite():  # Unleashed pads to four places: 20.0000 is 20
+            whole = available.to_integral_value()
+            available = whole if available == whole else available.normalize()
         if decimals is not None:
             decimals[text] = available
     return StockRow(sku, warehouse, available)

@@ -1,4 +1,4 @@
-"""A local Unleashed REST API: the resources syncer uses, behaving as API-NOTES describes.
+"""A local Unleashed REST API: the resources syncer uses, behaving as the documented API does.
 
 What it enforces like the real API: the HMAC signature of the *decoded* query on every
 request (the page number is in the path and not signed), page-number paging with the
@@ -17,10 +17,14 @@ Choices the notes leave open are marked [unverified] where they are made; the ma
 - Malformed JSON bodies get 400 (the docs mention 500 for "object could not be parsed").
 - Line `DiscountRate` is a fraction (0.1 = 10 %); LineTotal = round(qty x price x (1 - rate)).
 - Rounding is half-up to the cent at every step.
-- Credit notes: the payload keys are the ones `syncer.orders.credit` defines (imported here):
-  `CreditLines[{LineNumber, LineType, Product, CreditQuantity, CreditPrice, LineTotal,
-  LineTax}]`, reference in `CustomerRef`; the reply adds `CreditNoteNumber` and status
-  `Parked`.
+- Free credit notes (no public example of the body exists): `CreditLines[{LineNumber,
+  LineType, Product, CreditQuantity, CreditPrice, LineTotal, LineTax}]`, reference in
+  `CustomerRef`; the reply adds `CreditNoteNumber` and status `Parked`.
+
+Replies carry the quirks captured replies show: decimals written with every digit of their
+column's scale (`2.0000`, `20.00000000`), `SellPriceTierN.Value` as a string or null (a
+blanked tier as `{"Name": "", "Value": "0.0000"}`), and charge lines whose `Product` has a null
+`ProductCode` and the all-zero Guid.
 - Shipments: `ShippingCompany` is a plain name.
 
 Tests drive it through Python methods (thread-safe) or `/_control/...` over HTTP.
@@ -44,8 +48,6 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, unquote, unquote_plus
 
-from syncer.connectors.unleashed import dumps_json
-from syncer.orders.credit import LINES_KEY, PRICE_KEY, QUANTITY_KEY, REFERENCE_KEY
 from syncer.sandbox.common import Reply, Request
 from syncer.sandbox.seed import World, make_world
 
@@ -57,6 +59,42 @@ DEFAULT_CUSTOMER_CODE = "SHOPIFY"
 SHIPPING_PRODUCT_CODE = "SHIPPING"
 AUTH_FAILED = "Method authentication failed"
 CENT = Decimal("0.01")
+# A charge line (freight, fees) is not a product; its `Product.Guid` is the empty Guid.
+EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
+# The keys of a free credit note's lines and its reference.
+LINES_KEY = "CreditLines"
+QUANTITY_KEY = "CreditQuantity"
+PRICE_KEY = "CreditPrice"
+REFERENCE_KEY = "CustomerRef"
+# Unleashed keeps amounts in fixed-scale decimal columns and writes every digit of the scale:
+# an order quantity of 2 comes back as 2.0000 and its line total as 20.00000000.
+_LINE_SCALES = {
+    "OrderQuantity": 4,
+    "CreditQuantity": 4,
+    "UnitPrice": 4,
+    "CreditPrice": 4,
+    "DiscountRate": 4,
+    "LineTotal": 8,
+    "LineTax": 3,
+    "TaxRate": 6,
+    "ShipmentQty": 4,
+}
+# Charge lines live in narrower columns: money at two places, quantity and discount as sent.
+_CHARGE_SCALES = {"UnitPrice": 2, "LineTotal": 2, "LineTax": 2, "TaxRate": 6}
+_SCALES = {
+    "SubTotal": 3,
+    "TaxTotal": 3,
+    "Total": 3,
+    "ExchangeRate": 6,
+    "DiscountRate": 4,
+    "TaxRate": 6,
+    "QtyOnHand": 4,
+    "AvailableQty": 4,
+    "AllocatedQty": 4,
+    "OnPurchase": 4,
+}
+_SCALE_UNITS = {places: Decimal(1).scaleb(-places) for places in range(9)}
+_TIER_UNIT = _SCALE_UNITS[4]  # SellPriceTierN.Value: a string with four places
 # Sales-order statuses that hold stock for the order's undispatched quantities.
 ALLOCATING_STATUSES = frozenset({"Placed", "Backordered", "Open", "Picking", "Picked", "Packed"})
 ORDER_STATUSES = frozenset(
@@ -104,6 +142,11 @@ def wire_date(ms: int | None) -> str | None:
     return None if ms is None else f"/Date({ms})/"
 
 
+def _tier_value(price: Decimal) -> str:
+    """A sell-price tier's value as Unleashed writes it: text with four places ("15.0000")."""
+    return f"{price.quantize(_TIER_UNIT, rounding=ROUND_HALF_UP):f}"
+
+
 def round_money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
@@ -131,7 +174,46 @@ def _copy(value: Any) -> Any:
 
 
 def _json_reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:
-    return Reply(status, dumps_json(body).encode("utf-8"), headers or {})
+    return Reply(status, _dumps(_on_the_wire(body)).encode("utf-8"), headers or {})
+
+
+def _on_the_wire(value: Any, scales: Mapping[str, int] = _SCALES) -> Any:
+    """The reply as Unleashed writes it: each decimal at its column's scale (a copy)."""
+    if isinstance(value, list):
+        return [_on_the_wire(item, scales) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if "LineNumber" in value:  # a line of an order, credit or shipment
+        scales = _CHARGE_SCALES if value.get("LineType") == "Charge" else _LINE_SCALES
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        places = scales.get(key)
+        if places is not None and isinstance(item, int | Decimal) and not isinstance(item, bool):
+            out[key] = Decimal(item).quantize(_SCALE_UNITS[places], rounding=ROUND_HALF_UP)
+        elif isinstance(item, dict | list):
+            out[key] = _on_the_wire(item, _SCALES)
+        else:
+            out[key] = item
+    return out
+
+
+_NUMBER_MARK = "\\u0000#n:"
+_NUMBER_MARK_RE = re.compile(r'"\\u0000#n:([-0-9.E+]+)"')
+
+
+def _dumps(body: Any) -> str:
+    """JSON text with each Decimal written digit for digit (`2.0000` stays `2.0000`).
+
+    Decimals leave the fast encoder as marked strings whose quotes are then dropped.
+    """
+    text = json.dumps(body, default=_mark_number, ensure_ascii=False)
+    return _NUMBER_MARK_RE.sub(r"\1", text) if _NUMBER_MARK in text else text
+
+
+def _mark_number(value: Any) -> str:
+    if isinstance(value, Decimal) and value.is_finite():
+        return f"\x00#n:{value:f}"
+    raise TypeError(f"the Unleashed sandbox cannot write {type(value).__name__} {value!r}")
 
 
 def _error(status: int, description: str, items: list[dict[str, str]] | None = None) -> Reply:
@@ -276,7 +358,7 @@ class UnleashedSandbox:
                         "DefaultSellPrice": variant.price,
                         "SellPriceTier1": {
                             "Name": "Sell Price Tier 1",
-                            "Value": str(variant.price),
+                            "Value": _tier_value(variant.price),
                         },
                         "Barcode": variant.barcode,
                         "Weight": variant.weight_kg,
@@ -351,6 +433,8 @@ class UnleashedSandbox:
         }
         for tier in range(1, 11):
             record[f"SellPriceTier{tier}"] = {"Name": f"Sell Price Tier {tier}", "Value": None}
+        # The company blanked tier 2's name: Unleashed then sends it as an empty name at zero.
+        record["SellPriceTier2"] = {"Name": "", "Value": _tier_value(Decimal(0))}
         for key, value in fields.items():
             if key == "ProductGroup" and isinstance(value, Mapping) and value.get("GroupName"):
                 record[key] = self._group(str(value["GroupName"]))
@@ -972,10 +1056,10 @@ class UnleashedSandbox:
         raw = value.get("Value")
         if raw is not None and not isinstance(raw, str):
             number = _number(raw, f"{name}.Value", problems)  # coerced like Json.NET would
-            raw = None if number is None else format(number, "f")
+            raw = None if number is None else _tier_value(number)
         elif isinstance(raw, str) and raw.strip():
             try:
-                Decimal(raw)
+                raw = _tier_value(Decimal(raw))
             except InvalidOperation:
                 problems.append((f"{name}.Value", f"{name}.Value {raw!r} is not a price"))
         return {"Name": value.get("Name") or name, "Value": raw}
@@ -1280,7 +1364,11 @@ class UnleashedSandbox:
                         )
                     )
                 else:
-                    product = {"Guid": None, "ProductCode": None, "ProductDescription": text}
+                    product = {
+                        "Guid": EMPTY_GUID,
+                        "ProductCode": None,
+                        "ProductDescription": text,
+                    }
             else:
                 record = self._product_of(product_value)
                 if record is None:

@@ -1,11 +1,11 @@
-"""Bulk query operations for the Shopify sandbox (`bulkOperationRunQuery`, API-NOTES §7).
+"""Bulk query operations for the Shopify sandbox (`bulkOperationRunQuery`).
 
-Kept apart from `shopify.py` so that file stays about the synchronous API. This module holds
-the documented rules a bulk query must pass (at least one connection, at most five, nesting at
-most two deep, no top-level `node`/`nodes`, no connection inside a list), the JSONL layout of
-the result (one object per line; each node of a nested connection is its own line carrying
-`__parentId`, after its parent) and the operation record whose status moves CREATED ->
-RUNNING -> COMPLETED (or FAILED) as time passes.
+The rest of the package is the synchronous API. This module holds the documented rules a bulk
+query must pass (at least one connection, at most five, nesting at most two deep, no top-level
+`node`/`nodes`, no connection inside a list), the JSONL layout of the result (one object per
+line; each node of a nested connection is its own line carrying `__parentId`, after its
+parent) and the operation record whose status moves CREATED -> RUNNING -> COMPLETED (or
+FAILED) as time passes.
 """
 
 from __future__ import annotations
