@@ -59,6 +59,7 @@ class UnleashedConfig:
     api_key: str
     base_url: str = "https://api.unleashedsoftware.com"
     client_type: str = "syncer/syncer"
+    base_currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class OrdersConfig:
     customer: CustomerConfig = field(default_factory=CustomerConfig)
     shipping: ShippingConfig = field(default_factory=ShippingConfig)
     refunds: str = "report"
+    lines_without_sku: str = "hold"
+    currency: str = "shop"
 
 
 @dataclass(frozen=True)
@@ -380,8 +383,18 @@ def parse_config(data: Any, env: Mapping[str, str], source: Path | None = None) 
     if "unleashed" not in top:
         r.problem("unleashed", "is required", "add an unleashed: section with api_id and api_key")
     u = r.section(
-        top.get("unleashed"), "unleashed", ("base_url", "api_id", "api_key", "client_type")
+        top.get("unleashed"),
+        "unleashed",
+        ("base_url", "api_id", "api_key", "client_type", "base_currency"),
     )
+    base_currency = r.string(u, "base_currency", "unleashed")
+    if base_currency is not None and not re.fullmatch(r"[A-Z]{3}", base_currency):
+        r.problem(
+            "unleashed.base_currency",
+            f"{base_currency!r} is not a currency code",
+            "use the 3 upper-case letters of Unleashed's base currency, e.g. NZD",
+        )
+        base_currency = None
     unleashed = UnleashedConfig(
         api_id=r.string(u, "api_id", "unleashed", required="unleashed" in top) or "",
         api_key=r.string(u, "api_key", "unleashed", required="unleashed" in top, secret=True) or "",
@@ -389,6 +402,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: Path | None = None) 
             r.string(u, "base_url", "unleashed", "https://api.unleashedsoftware.com") or ""
         ).rstrip("/"),
         client_type=r.string(u, "client_type", "unleashed", "syncer/syncer") or "syncer/syncer",
+        base_currency=base_currency,
     )
     if not unleashed.base_url.startswith(("http://", "https://")):
         r.problem(
@@ -414,6 +428,8 @@ def parse_config(data: Any, env: Mapping[str, str], source: Path | None = None) 
             "customer",
             "shipping",
             "refunds",
+            "lines_without_sku",
+            "currency",
         ),
     )
     c = r.section(o.get("customer"), "orders.customer", ("mode", "code"))
@@ -444,6 +460,12 @@ def parse_config(data: Any, env: Mapping[str, str], source: Path | None = None) 
         ),
         refunds=r.string(o, "refunds", "orders", "report", choices=("report", "credit_note"))
         or "report",
+        lines_without_sku=r.string(
+            o, "lines_without_sku", "orders", "hold", choices=("hold", "charge")
+        )
+        or "hold",
+        currency=r.string(o, "currency", "orders", "shop", choices=("shop", "presentment"))
+        or "shop",
     )
 
     p = r.section(
