@@ -21,7 +21,7 @@ D = Decimal
 HOLD = OrderSettings()
 CHARGE = OrderSettings(lines_without_sku="charge")
 GUID = "5f0c1a52-8a0c-4d2b-9a57-000000000001"
-ZERO_GUID = "00000000-0000-0000-0000-000000000000"
+ZERO = D(0)
 
 
 def with_presentment(node: Any, currency: str, rate: Decimal) -> Any:
@@ -39,7 +39,7 @@ def with_presentment(node: Any, currency: str, rate: Decimal) -> Any:
     return out
 
 
-def custom_order(*extra: dict[str, Any], tip: Decimal = D(0)) -> dict[str, Any]:
+def custom_order(*extra: dict[str, Any], tip: Decimal = ZERO) -> dict[str, Any]:
     """A tax-exclusive NZD order of one product line plus the given SKU-less lines."""
     node = order_node(OrderSpec([LineSpec("TEE", 2, D("20.00"))]))
     node["totalTipReceivedSet"] = {"shopMoney": {"amount": str(tip), "currencyCode": "NZD"}}
