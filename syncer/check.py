@@ -27,6 +27,7 @@ from syncer.config import Config
 from syncer.engine import Context
 from syncer.errors import ApiError, CredentialsError, RetryLater
 from syncer.locations import find_location
+from syncer.orders.currency import CurrencyRates
 
 Status = Literal["ok", "warn", "fail"]
 CheckResult = tuple[Status, str, str]
@@ -106,6 +107,9 @@ def run_checks(ctx: Context, emit: Emit | None = None) -> list[CheckResult]:
             out.add("fail", "orders.customer.code", f"could not be checked: {exc}")
         else:
             out.extend(customer_checks(config, customer))
+        currencies = _read(out, "orders.currency", lambda: ctx.unleashed.currencies(in_use=True))
+        if currencies is not None:
+            out.extend(currency_checks(config, str(shop.get("currencyCode") or ""), currencies))
 
     variants = _read(
         out,
@@ -397,6 +401,39 @@ def tax_code_checks(
                 f"is {products.tax_rate} but the rate of {code} in Unleashed is {rate}; the "
                 f"shop's prices include tax and are converted with products.tax_rate, so set "
                 f"it to {rate}",
+            )
+        )
+    return lines
+
+
+def currency_checks(
+    config: Config, shop_currency: str, currencies: Sequence[Mapping[str, Any]]
+) -> list[CheckResult]:
+    """The shop's currency and how its orders will be sent: at Unleashed's rate, at 1 as the
+    base (stated or assumed), or held because Unleashed has no rate for it."""
+    rates = CurrencyRates.from_records(currencies, config.unleashed.base_currency)
+    code = shop_currency.upper()
+    how = rates.describe(code)
+    if code in rates.sell_rates or code == rates.base:
+        status: Status = "ok"
+    elif rates.base is None:
+        status = "warn"
+    else:
+        status = "fail"
+    lines: list[CheckResult] = [(status, "orders.currency", f"shop currency {code}, {how}")]
+    if config.orders.currency == "presentment":
+        in_use = ", ".join(sorted(rates.sell_rates)) or "none"
+        fallback = (
+            "are held until they are added under Currency Rates"
+            if rates.base
+            else "are sent at rate 1 as if they were the base currency"
+        )
+        lines.append(
+            (
+                "ok",
+                "presentment currencies",
+                f"each order is sent in the customer's currency; Unleashed has "
+                f"rates for {in_use}; other currencies {fallback}",
             )
         )
     return lines

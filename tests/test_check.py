@@ -92,6 +92,12 @@ def test_good_sandbox_config_passes_with_coverage_warnings(
     assert lines["orders.warehouse"][0] == "ok"
     assert lines["orders.tax_code"] == ("ok", "G.S.T. (Goods and Services Tax), rate 0.15")
     assert lines["orders.customer.code"][0] == "ok"
+    # NZD has no rate in Unleashed and no base currency is configured: assumed, with a warning.
+    assert lines["orders.currency"] == (
+        "warn",
+        "shop currency NZD, sent in NZD at exchange rate 1, ASSUMED to be Unleashed's base "
+        "currency (it has no rate there); set unleashed.base_currency to be sure",
+    )
     # The deliberate divergence of the seeded world: warnings naming the SKUs, not failures.
     assert lines["SKUs only in Shopify"][0] == "warn"
     assert "SHOP-ONLY-1" in lines["SKUs only in Shopify"][1]
@@ -112,8 +118,8 @@ def test_check_reads_each_side_in_pages_not_per_record(
     assert result.exit_code == 0, result.output
     # shop, locations, one page of variants (24 < 250)
     assert len(shared.shopify_server.requests("graphql")) == 3
-    # warehouses, taxes, customer, one page of products (25 < 1000)
-    assert len(shared.unleashed_server.requests("")) == 4
+    # warehouses, taxes, customer, currencies in use, one page of products (25 < 1000)
+    assert len(shared.unleashed_server.requests("")) == 5
 
 
 @pytest.mark.parametrize(

@@ -407,7 +407,7 @@ class ShopifyClient(BulkOperations):
         return dict(self.execute(docs.SHOP, kind="shop")["shop"])
 
     def iter_orders(
-        self, search_query: str, page_size: int = MAX_PAGE_SIZE
+        self, search_query: str, page_size: int = MAX_PAGE_SIZE, *, presentment: bool = False
     ) -> Generator[dict[str, Any], None, None]:
         """Orders matching a search (e.g. `updated_at:>='2026-11-01T00:00:00Z'`), oldest update
         first, in the `OrderFields` shape of shopify_documents.py: ids and timestamps, status
@@ -415,26 +415,29 @@ class ShopifyClient(BulkOperations):
         sets (`{shopMoney {amount currencyCode}}`), shippingLines.nodes, refunds [{id}] and
         lineItems.nodes with every line (pages beyond the first are fetched and appended).
         Pages are as large as the cost limit allows (`page_size` caps them, e.g. for --limit);
-        a node that is not an order object is passed on as it is, for the caller to report."""
+        a node that is not an order object is passed on as it is, for the caller to report.
+        With `presentment`, money sets also carry `presentmentMoney`."""
+        document = docs.ORDERS_PRESENTMENT if presentment else docs.ORDERS
         variables = {"query": search_query, "lineItemsFirst": LINE_ITEMS_FIRST}
-        size = self._fit(docs.ORDERS, variables, "first", page_size)
+        size = self._fit(document, variables, "first", page_size)
         for order in self.paginate(
-            docs.ORDERS, {**variables, "first": size}, ("orders",), kind="orders.list"
+            document, {**variables, "first": size}, ("orders",), kind="orders.list"
         ):
-            yield self._complete_lines(order)
+            yield self._complete_lines(order, presentment)
 
-    def _complete_lines(self, order: dict[str, Any]) -> dict[str, Any]:
+    def _complete_lines(self, order: dict[str, Any], presentment: bool = False) -> dict[str, Any]:
         if not isinstance(order, dict) or not order.get("id"):
             return order  # unreadable: the caller reports it and keeps its cursor before it
         lines = order.get("lineItems")
         if not lines or not lines["pageInfo"]["hasNextPage"]:
             return order
-        size = self._fit(docs.ORDER_LINE_ITEMS, {"id": order["id"]}, "first", MAX_PAGE_SIZE)
+        document = docs.ORDER_LINE_ITEMS_PRESENTMENT if presentment else docs.ORDER_LINE_ITEMS
+        size = self._fit(document, {"id": order["id"]}, "first", MAX_PAGE_SIZE)
         cursor = lines["pageInfo"]["endCursor"]
         nodes = list(lines["nodes"])
         while cursor:
             data = self.execute(
-                docs.ORDER_LINE_ITEMS,
+                document,
                 {"id": order["id"], "first": size, "after": cursor},
                 kind="orders.lines",
             )
@@ -449,27 +452,31 @@ class ShopifyClient(BulkOperations):
         order["lineItems"] = {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": nodes}
         return order
 
-    def orders_by_ids(self, gids: Sequence[str]) -> list[dict[str, Any]]:
+    def orders_by_ids(
+        self, gids: Sequence[str], *, presentment: bool = False
+    ) -> list[dict[str, Any]]:
         """Orders by GID (shape as iter_orders), in the order asked; unknown ids are left out."""
+        document = docs.ORDERS_BY_IDS_PRESENTMENT if presentment else docs.ORDERS_BY_IDS
         variables = {"lineItemsFirst": LINE_ITEMS_FIRST}
-        size = self._fit(docs.ORDERS_BY_IDS, variables, "ids", NODES_PER_CALL)
+        size = self._fit(document, variables, "ids", NODES_PER_CALL)
         found: list[dict[str, Any]] = []
         for batch in chunks(list(gids), size):
-            data = self.execute(
-                docs.ORDERS_BY_IDS, {**variables, "ids": list(batch)}, kind="orders.by_ids"
-            )
-            found.extend(self._complete_lines(n) for n in data["nodes"] if n)
+            data = self.execute(document, {**variables, "ids": list(batch)}, kind="orders.by_ids")
+            found.extend(self._complete_lines(n, presentment) for n in data["nodes"] if n)
         return found
 
-    def refunds_by_ids(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+    def refunds_by_ids(
+        self, ids: Sequence[str], *, presentment: bool = False
+    ) -> list[dict[str, Any]]:
         """Refunds by GID: {id createdAt updatedAt note order{id name} totalRefundedSet
         refundLineItems{nodes{id quantity restockType restocked location{id} lineItem{id sku}
         priceSet subtotalSet totalTaxSet}} refundShippingLines{nodes{id shippingLine{id title}
         subtotalAmountSet taxAmountSet}}}."""
-        size = self._fit(docs.REFUNDS_BY_IDS, {}, "ids", NODES_PER_CALL)
+        document = docs.REFUNDS_BY_IDS_PRESENTMENT if presentment else docs.REFUNDS_BY_IDS
+        size = self._fit(document, {}, "ids", NODES_PER_CALL)
         found: list[dict[str, Any]] = []
         for batch in chunks(list(ids), size):
-            data = self.execute(docs.REFUNDS_BY_IDS, {"ids": list(batch)}, kind="refunds.by_ids")
+            data = self.execute(document, {"ids": list(batch)}, kind="refunds.by_ids")
             for refund in data["nodes"]:
                 if not refund:
                     continue

@@ -10,6 +10,15 @@ from __future__ import annotations
 import re
 
 MONEY = "shopMoney { amount currencyCode }"
+# With `orders.currency: presentment` the order documents read both halves of each MoneyBag:
+# the customer's currency for what is sent, the shop's for comparing after import. Separate
+# documents, so shops that send in their own currency do not pay for the extra objects.
+MONEY_BOTH = MONEY + " presentmentMoney { amount currencyCode }"
+
+
+def _with_presentment(document: str) -> str:
+    return document.replace(MONEY, MONEY_BOTH)
+
 
 _ADDRESS_FRAGMENT = """
 fragment AddressFields on MailingAddress {
@@ -20,7 +29,8 @@ fragment AddressFields on MailingAddress {
 
 _LINE_ITEM_FRAGMENT = f"""
 fragment LineItemFields on LineItem {{
-  id sku name title quantity currentQuantity taxable
+  id sku name title quantity currentQuantity taxable isGiftCard
+  lineItemGroup {{ id title quantity }}
   discountedUnitPriceAfterAllDiscountsSet {{ {MONEY} }}
   taxLines {{ rate title priceSet {{ {MONEY} }} }}
 }}
@@ -31,7 +41,8 @@ _ORDER_FRAGMENT = (
 fragment OrderFields on Order {{
   id name createdAt updatedAt processedAt cancelledAt cancelReason
   edited test displayFinancialStatus displayFulfillmentStatus currencyCode taxesIncluded
-  email phone note
+  presentmentCurrencyCode email phone note
+  totalTipReceivedSet {{ {MONEY} }}
   customer {{ id firstName lastName displayName defaultEmailAddress {{ emailAddress }} }}
   shippingAddress {{ ...AddressFields }}
   billingAddress {{ ...AddressFields }}
@@ -132,7 +143,7 @@ query RefundsByIds($ids: [ID!]!) {{
         nodes {{
           id quantity restockType restocked
           location {{ id }}
-          lineItem {{ id sku }}
+          lineItem {{ id sku title }}
           priceSet {{ {MONEY} }}
           subtotalSet {{ {MONEY} }}
           totalTaxSet {{ {MONEY} }}
@@ -150,6 +161,11 @@ query RefundsByIds($ids: [ID!]!) {{
   }}
 }}
 """
+
+ORDERS_PRESENTMENT = _with_presentment(ORDERS)
+ORDER_LINE_ITEMS_PRESENTMENT = _with_presentment(ORDER_LINE_ITEMS)
+ORDERS_BY_IDS_PRESENTMENT = _with_presentment(ORDERS_BY_IDS)
+REFUNDS_BY_IDS_PRESENTMENT = _with_presentment(REFUNDS_BY_IDS)
 
 LOCATIONS = """
 query Locations($first: Int!, $after: String) {
@@ -497,5 +513,8 @@ query CurrentBulkOperation {
 ALL_DOCUMENTS: dict[str, str] = {
     name: value
     for name, value in dict(globals()).items()
-    if name.isupper() and not name.startswith("_") and isinstance(value, str) and name != "MONEY"
+    if name.isupper()
+    and not name.startswith("_")
+    and isinstance(value, str)
+    and not name.startswith("MONEY")
 }

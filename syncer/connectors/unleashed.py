@@ -454,8 +454,12 @@ class UnleashedClient:
         """Tax codes and rates (for `check`: the configured tax code must exist)."""
         return list(self.iter_pages("Taxes"))
 
-    def currencies(self) -> list[dict[str, Any]]:
-        return list(self.iter_pages("Currencies"))
+    def currencies(self, *, in_use: bool = False) -> list[dict[str, Any]]:
+        """Currencies with `DefaultSellRate`/`DefaultBuyRate` (decimals, null when unset).
+        `in_use`: only those with rates set, which leaves the account's base currency out.
+        One request for any account (a page holds far more currencies than exist)."""
+        params = [("inUse", "true")] if in_use else []
+        return list(self.iter_pages("Currencies", params, kind="currencies.list"))
 
     # -- customers -------------------------------------------------------------------------
 

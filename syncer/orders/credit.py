@@ -21,6 +21,11 @@ Assumption on Shopify's side: `RefundLineItem.subtotalSet` and
 `taxesIncluded` is true, like the line prices; they are converted with the line's tax rate.
 A refund with no refunded lines or shipping (an amount-only refund) cannot be itemised and is
 a MappingError: credit it by hand.
+
+Currency follows the sales order's rule: amounts in shop or presentment money per
+`orders.currency`, `Currency` that money's currency, `ExchangeRate` given by the caller. A
+refunded line without a SKU is a charge line (its title) when `lines_without_sku: charge`,
+as it was on the sales order; otherwise it cannot be credited here.
 """
 
 from __future__ import annotations
@@ -35,10 +40,12 @@ from syncer.orders.mapping import (
     MappingError,
     OrderSettings,
     PricedLine,
+    charge_description,
     credit_note_guid,
     money,
     most_common_rate,
     nodes,
+    order_currency,
     order_date,
     price_line,
     required,
@@ -90,6 +97,7 @@ def map_free_credit(
     guid: str,
     customer_code: str,
     tax_rate_by_sku: Mapping[str, Decimal] | None = None,
+    exchange_rate: Decimal = Decimal(1),
 ) -> dict[str, Any]:
     """The `POST /CreditNotes/FreeCredit` body for one refund of a sent order.
 
@@ -101,7 +109,8 @@ def map_free_credit(
     refund_id = required_str(refund, "id", "refund")
     name = required_str(order, "name", "order")
     taxes_included = required_bool(order, "taxesIncluded", "order")
-    currency = required_str(order, "currencyCode", "order")
+    currency = order_currency(order, settings)
+    half = settings.money_bag
     rates = _line_rates(order)
 
     lines: list[dict[str, Any]] = []
@@ -114,20 +123,31 @@ def map_free_credit(
         line_item = required(item, "lineItem", where)
         line_id = required_str(line_item, "id", f"{where}.lineItem")
         sku = text(line_item, "sku")
-        if sku is None:
+        if sku is None and settings.lines_without_sku != "charge":
             raise MappingError(
                 f"{where}.lineItem.sku is missing (custom item {line_id}); "
                 "a credit line needs a product code, so credit this refund by hand"
             )
-        amount = money(item, "subtotalSet", where)
-        rate = _rate_for(line_id, sku, rates, tax_rate_by_sku, money(item, "totalTaxSet", where))
-        line = price_line(quantity, amount, rate, taxes_included=taxes_included)
+        amount = money(item, "subtotalSet", where, half)
+        refunded_tax = money(item, "totalTaxSet", where, half)
+        rate = _rate_for(line_id, sku or line_id, rates, tax_rate_by_sku, refunded_tax)
+        head: dict[str, Any]
+        if sku is None:
+            title = text(line_item, "title") or text(line_item, "name") or line_id
+            line = price_line(1, amount, rate, taxes_included=taxes_included)
+            head = {
+                "LineType": "Charge",
+                "Product": {"ProductDescription": charge_description(title, quantity)},
+                QUANTITY_KEY: 1,
+            }
+        else:
+            line = price_line(quantity, amount, rate, taxes_included=taxes_included)
+            head = {"Product": {"ProductCode": sku}, QUANTITY_KEY: quantity}
         priced.append(line)
         lines.append(
             {
                 "LineNumber": len(lines) + 1,
-                "Product": {"ProductCode": sku},
-                QUANTITY_KEY: quantity,
+                **head,
                 PRICE_KEY: line.unit_price,
                 "DiscountRate": Decimal(0),
                 "LineTotal": line.line_total,
@@ -138,12 +158,12 @@ def map_free_credit(
 
     for index, ship in enumerate(nodes(refund, "refundShippingLines", "refund", need=False)):
         where = f"refund.refundShippingLines[{index}]"
-        amount = money(ship, "subtotalAmountSet", where)
+        amount = money(ship, "subtotalAmountSet", where, half)
         if amount == 0:
             continue
         shipping = required(ship, "shippingLine", where)
         rate = tax_rate_of(shipping, f"{where}.shippingLine")
-        if rate == 0 and money(ship, "taxAmountSet", where) != 0:
+        if rate == 0 and money(ship, "taxAmountSet", where, half) != 0:
             raise MappingError(
                 f"{where}.shippingLine.taxLines give no rate but tax was refunded; "
                 "query shippingLine { taxLines { rate } }"
@@ -175,7 +195,7 @@ def map_free_credit(
         "Customer": {"CustomerCode": customer_code},
         "Warehouse": {"WarehouseCode": settings.warehouse},
         "Currency": {"CurrencyCode": currency},
-        "ExchangeRate": Decimal(1),
+        "ExchangeRate": exchange_rate,
         "Tax": {"TaxCode": settings.tax_code, "TaxRate": header_rate},
         "TaxRate": header_rate,
         LINES_KEY: lines,

@@ -26,6 +26,7 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from syncer.connectors.unleashed import PER_CODE_LOOKUP_LIMIT
@@ -33,6 +34,7 @@ from syncer.engine import Context, Options, shop_key
 from syncer.errors import DataError, NotFound, OutcomeUnknown
 from syncer.links import CREDIT_NOTE_LINK, CUSTOMER_LINK, ORDER_LINK, PRODUCT_LINK
 from syncer.orders.credit import credit_reference, map_free_credit, with_shipping_tax
+from syncer.orders.currency import CurrencyHold, CurrencyRates
 from syncer.orders.events import SentSnapshot, detect_events
 from syncer.orders.mapping import (
     MappingError,
@@ -44,6 +46,7 @@ from syncer.orders.mapping import (
     is_selected,
     map_sales_order,
     new_customer_payload,
+    order_currency,
     order_detail,
     sales_order_guid,
 )
@@ -69,6 +72,8 @@ def settings_from(ctx: Context) -> OrderSettings:
         shipping_product_code=o.shipping.product_code,
         financial_statuses=o.financial_statuses,
         include_test_orders=o.include_test_orders,
+        lines_without_sku=o.lines_without_sku,  # type: ignore[arg-type]
+        currency=o.currency,  # type: ignore[arg-type]
     )
 
 
@@ -114,6 +119,8 @@ class OrdersRun:
         self.product_codes: dict[str, bool] = {}  # SKU -> sellable in Unleashed, per run
         self.catalogue_read = False  # every Unleashed product is in product_codes
         self.lookup_calls = 0  # Unleashed calls spent on targeted product look-ups
+        self.presentment = self.settings.currency == "presentment"
+        self.rates: CurrencyRates | None = None  # Unleashed's rates, read once when needed
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -123,7 +130,9 @@ class OrdersRun:
         limit = self.options.limit
         page_size = min(limit, CHUNK) if limit is not None else CHUNK
         chunk: list[Any] = []
-        nodes = self.ctx.shopify.iter_orders(search_query(since, until), page_size)
+        nodes = self.ctx.shopify.iter_orders(
+            search_query(since, until), page_size, presentment=self.presentment
+        )
         if limit is None:
             # The next chunk's pages are read while this one is sent (readahead.py); with
             # --limit the run stops early, and a page read ahead would be a wasted call.
@@ -188,7 +197,10 @@ class OrdersRun:
         ]
         if not ids:
             return
-        details = {str(r["id"]): r for r in self.ctx.shopify.refunds_by_ids(ids)}
+        details = {
+            str(r["id"]): r
+            for r in self.ctx.shopify.refunds_by_ids(ids, presentment=self.presentment)
+        }
         for order in wanted:
             refunds = order.get("refunds") or []
             order["refunds"] = [details.get(str(r.get("id")), r) for r in refunds]
@@ -212,7 +224,8 @@ class OrdersRun:
             self.handle(chunk)
         retry_ids = list(retry)
         for start in range(0, len(retry_ids), CHUNK):
-            self.handle(ctx.shopify.orders_by_ids(retry_ids[start : start + CHUNK]))
+            batch = retry_ids[start : start + CHUNK]
+            self.handle(ctx.shopify.orders_by_ids(batch, presentment=self.presentment))
         ctx.progress.done()
         report.cursor_after = self.cursor_after(since)
 
@@ -336,28 +349,58 @@ class OrdersRun:
             self.store.clear_pending(JOB, "order", gid)
             self.pending_keys.discard(gid)
 
+    def currency_rates(self) -> CurrencyRates:
+        """Unleashed's exchange rates, read once a run (one request), when first needed."""
+        if self.rates is None:
+            self.rates = CurrencyRates.from_records(
+                self.ctx.unleashed.currencies(in_use=True),
+                self.ctx.config.unleashed.base_currency,
+            )
+        return self.rates
+
+    def exchange_rate(self, order: Mapping[str, Any]) -> Decimal:
+        """Unleashed's rate for the order's currency; CurrencyHold when it has none."""
+        return self.currency_rates().rate_for(order_currency(order, self.settings))
+
+    def hold(self, order: Mapping[str, Any], reason: str, detail: dict[str, Any]) -> None:
+        gid = str(order["id"])
+        name = str(order.get("name") or gid)
+        self.report.add(Item("order", name, "hold", {**detail, "reason": reason}, error=reason))
+        if not self.report.dry_run:
+            self.set_pending(gid, action="hold", reason=reason, data={"name": name, **detail})
+
     def send(self, order: Mapping[str, Any], known: set[str]) -> None:
         report = self.report
         gid = str(order["id"])
         name = str(order.get("name") or gid)
         guid = sales_order_guid(self.shop, gid)
         try:
-            draft = map_sales_order(order, self.settings, guid=guid, customer_code="?")
+            rate = self.exchange_rate(order)
+            draft = map_sales_order(
+                order, self.settings, guid=guid, customer_code="?", exchange_rate=rate
+            )
         except MappingError as exc:
             self.fail(order, f"cannot map the order: {exc}")
             return
+        except CurrencyHold as exc:
+            self.hold(order, str(exc), {"currency": order_currency(order, self.settings)})
+            return
         missing = draft.missing_from(known)
         if missing:
-            reason = "no Unleashed product for SKU " + ", ".join(missing)
-            report.add(
-                Item(
-                    "order", name, "hold", {"missing_skus": missing, "reason": reason}, error=reason
+            unknown = [sku for sku in missing if sku not in draft.missing_skus]
+            reasons = []
+            if draft.missing_skus:
+                titles = ", ".join(sku.removeprefix("<no sku: ")[:-1] for sku in draft.missing_skus)
+                reasons.append(
+                    f"lines without a SKU: {titles} (orders.lines_without_sku: charge sends "
+                    "them as charge lines)"
                 )
-            )
-            if not report.dry_run:
-                self.set_pending(
-                    gid, action="hold", reason=reason, data={"name": name, "missing_skus": missing}
-                )
+            if unknown:
+                reasons.append("no Unleashed product for SKU " + ", ".join(unknown))
+            detail: dict[str, Any] = {"missing_skus": missing}
+            if "lines_without_sku" in draft.notes:
+                detail["lines_without_sku"] = draft.notes["lines_without_sku"]
+            self.hold(order, "; ".join(reasons), detail)
             return
         try:
             customer = self.customer_for(order)
@@ -371,7 +414,7 @@ class OrdersRun:
         mapped = dataclasses.replace(
             draft, payload={**draft.payload, "Customer": {"CustomerCode": customer}}
         )
-        detail = order_detail(mapped, customer)
+        detail = {**order_detail(mapped, customer), **mapped.notes}
         if report.dry_run:
             report.add(Item("order", name, "create", detail))
             return
@@ -565,9 +608,14 @@ class OrdersRun:
         customer = str(link["data"].get("customer") or self.ctx.config.orders.customer.code)
         try:
             payload = map_free_credit(
-                refund, order, self.settings, guid=guid, customer_code=customer
+                refund,
+                order,
+                self.settings,
+                guid=guid,
+                customer_code=customer,
+                exchange_rate=self.exchange_rate(order),
             )
-        except MappingError as exc:
+        except (MappingError, CurrencyHold) as exc:
             # Permanent (e.g. an amount-only refund): reported once with the refund, not
             # retried; someone credits it by hand.
             error = f"cannot map the refund to a credit note, credit it by hand: {exc}"

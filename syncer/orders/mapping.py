@@ -19,6 +19,18 @@ Decisions and assumptions, kept here so they are stated once:
   also carries its own `TaxRate`. `Tax.TaxCode` is always `orders.tax_code`.
 - Shipping lines with a zero price after discounts are left out; removed ones (`isRemoved`)
   too.
+- Lines without a SKU (custom items, tips, gift cards sold without one) hold the order
+  (`lines_without_sku: hold`) or become charge lines (`charge`): quantity 1, the line's title
+  (prefixed "3 x " for several units), its whole amount as the price and its own tax rate, the
+  shape Unleashed itself returns for charges (`LineType: "Charge"`, no product code).
+- Shopify has no field that marks a tip line: a SKU-less line that is not a gift card counts
+  as the tip when the order received a tip (`totalTipReceivedSet`) and the line is titled
+  "Tip" or its amount is exactly the tip received.
+- Bundle components come as ordinary lines grouped by `lineItemGroup`; they map like any line
+  and the item detail names the bundle each came from.
+- Amounts are `shopMoney` (`orders.currency: shop`) or `presentmentMoney` (`presentment`), and
+  `Currency` is that money's currency; the exchange rate is decided by the caller
+  (orders/currency.py). What the after-import comparison keeps is always in shop money.
 """
 
 from __future__ import annotations
@@ -27,7 +39,7 @@ import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -41,6 +53,7 @@ CUSTOMER_NAMESPACE = uuid.UUID("62281293-ec40-58e0-8f62-a31478ab477c")
 CREDIT_NOTE_NAMESPACE = uuid.UUID("77effa1c-ffba-5515-836b-d0aab9b67b36")
 
 ORDER_NUMBER_MAX = 20  # Unleashed OrderNumber limit
+CHARGE_DESCRIPTION_MAX = 255  # kept short: a charge's name shows on the invoice line
 CUSTOMER_CODE_MAX = 20
 COMMENTS_MAX = 2048
 UNIT_PRICE_PLACES = 4
@@ -111,6 +124,13 @@ class OrderSettings:
     shipping_product_code: str = "SHIPPING"
     financial_statuses: tuple[str, ...] = ("paid",)
     include_test_orders: bool = False
+    lines_without_sku: Literal["hold", "charge"] = "hold"
+    currency: Literal["shop", "presentment"] = "shop"
+
+    @property
+    def money_bag(self) -> str:
+        """Which half of Shopify's MoneyBag the amounts are read from."""
+        return "presentmentMoney" if self.currency == "presentment" else "shopMoney"
 
 
 def is_selected(order: Mapping[str, Any], settings: OrderSettings) -> tuple[bool, str]:
@@ -175,11 +195,12 @@ def required_bool(node: Any, key: str, where: str) -> bool:
     return value
 
 
-def money(node: Any, key: str, where: str) -> Decimal:
-    """The shop-currency amount of a MoneyBag field."""
+def money(node: Any, key: str, where: str, half: str = "shopMoney") -> Decimal:
+    """The amount of a MoneyBag field in the shop's currency (or, with `half` set to
+    "presentmentMoney", in the customer's)."""
     bag = required(node, key, where)
-    shop_money = required(bag, "shopMoney", f"{where}.{key}")
-    amount = required(shop_money, "amount", f"{where}.{key}.shopMoney")
+    shop_money = required(bag, half, f"{where}.{key}")
+    amount = required(shop_money, "amount", f"{where}.{key}.{half}")
     try:
         return to_decimal(amount, f"{where}.{key}")
     except ValueError as exc:
@@ -324,6 +345,7 @@ class MappedOrder:
     lines_snapshot: dict[str, dict[str, Any]]
     refund_ids: tuple[str, ...] = ()
     edited: bool = False
+    notes: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def difference(self) -> Decimal:
@@ -366,14 +388,55 @@ def refunded_quantities(order: Mapping[str, Any]) -> dict[str, int]:
     return totals
 
 
+def order_currency(order: Mapping[str, Any], settings: OrderSettings) -> str:
+    """The currency the sales order is in: the shop's, or with `currency: presentment` the
+    one the customer paid in."""
+    if settings.currency == "presentment":
+        return required_str(order, "presentmentCurrencyCode", "order").upper()
+    return required_str(order, "currencyCode", "order").upper()
+
+
+def line_kind(order: Mapping[str, Any], item: Mapping[str, Any], amount: Decimal) -> str:
+    """What a line sells: "product", or for a line without a SKU "gift_card", "tip" or
+    "custom" (`amount` is the line's whole amount in the shop's currency)."""
+    if text(item, "sku") is not None:
+        return "product"
+    if item.get("isGiftCard") is True:
+        return "gift_card"
+    tip_bag = optional(order, "totalTipReceivedSet")
+    if isinstance(tip_bag, Mapping):
+        tip = money(order, "totalTipReceivedSet", "order")
+        title = (text(item, "title") or "").casefold()
+        if tip > 0 and (title == "tip" or amount == tip):
+            return "tip"
+    return "custom"
+
+
+def charge_description(title: str, quantity: int) -> str:
+    """A charge line's name: the line's title, with the count when there are several."""
+    name = title if quantity == 1 else f"{quantity} x {title}"
+    return name[:CHARGE_DESCRIPTION_MAX]
+
+
+def bundle_of(item: Mapping[str, Any]) -> str | None:
+    """The title of the bundle a component line came from, None for a line of its own."""
+    group = optional(item, "lineItemGroup")
+    if not isinstance(group, Mapping):
+        return None
+    return text(group, "title") or text(group, "id")
+
+
 def map_sales_order(
     order: Mapping[str, Any],
     settings: OrderSettings,
     *,
     guid: str,
     customer_code: str,
+    exchange_rate: Decimal = Decimal(1),
 ) -> MappedOrder:
-    """Build the `POST /SalesOrders/{guid}` body; MappingError names any unusable field."""
+    """Build the `POST /SalesOrders/{guid}` body; MappingError names any unusable field.
+
+    `exchange_rate` is Unleashed's rate for the order's currency (orders/currency.py)."""
     if not isinstance(order, Mapping):
         raise MappingError("order is not an object")
     order_gid = required_str(order, "id", "order")
@@ -384,15 +447,18 @@ def map_sales_order(
             f"OrderNumber {number!r} (orders.order_number_prefix + order name {name!r}) is "
             f"longer than Unleashed's {ORDER_NUMBER_MAX} characters; shorten the prefix"
         )
-    currency = required_str(order, "currencyCode", "order")
+    currency = order_currency(order, settings)
+    half = settings.money_bag
     taxes_included = required_bool(order, "taxesIncluded", "order")
-    shopify_total = money(order, "currentTotalPriceSet", "order")
+    shopify_total = money(order, "currentTotalPriceSet", "order", half)
     refunded = refunded_quantities(order)
 
     lines: list[dict[str, Any]] = []
     priced: list[PricedLine] = []
     skus: list[str] = []
     missing: list[str] = []
+    charges: list[dict[str, Any]] = []
+    bundles: dict[str, list[str]] = {}
     snapshot: dict[str, dict[str, Any]] = {}
     for index, item in enumerate(nodes(order, "lineItems", "order")):
         where = f"order.lineItems[{index}]"
@@ -400,22 +466,48 @@ def map_sales_order(
         quantity = required_int(item, "currentQuantity", where)
         if quantity == 0:
             continue
-        unit_shopify = money(item, "discountedUnitPriceAfterAllDiscountsSet", where)
+        # The after-import comparison reads shop money, whatever the order is sent in.
+        unit_shop = money(item, "discountedUnitPriceAfterAllDiscountsSet", where)
+        unit_sent = money(item, "discountedUnitPriceAfterAllDiscountsSet", where, half)
         taxable = bool(item.get("taxable", True))
         rate = tax_rate_of(item, where, taxable=taxable)
-        line = price_line(quantity, quantity * unit_shopify, rate, taxes_included=taxes_included)
         sku = text(item, "sku")
+        title = text(item, "title") or text(item, "name") or line_id
+        bundle = bundle_of(item)
+        if bundle is not None:
+            bundles.setdefault(bundle, []).append(sku or title)
         if sku is None:
-            label = text(item, "name") or text(item, "title") or line_id
-            missing.append(f"<no sku: {label}>")
-        elif sku not in skus:
-            skus.append(sku)
-        priced.append(line)
-        lines.append(
-            {
+            charges.append(
+                {
+                    "title": title,
+                    "kind": line_kind(order, item, quantity * unit_shop),
+                    "quantity": quantity,
+                    "amount": str(quantity * unit_sent),
+                }
+            )
+        if sku is None and settings.lines_without_sku == "charge":
+            line = price_line(1, quantity * unit_sent, rate, taxes_included=taxes_included)
+            description = charge_description(title, quantity)
+            body: dict[str, Any] = {
+                "LineNumber": len(lines) + 1,
+                "LineType": "Charge",
+                "Product": {"ProductDescription": description},
+                "OrderQuantity": 1,
+            }
+        else:
+            line = price_line(quantity, quantity * unit_sent, rate, taxes_included=taxes_included)
+            if sku is None:
+                missing.append(f"<no sku: {title}>")
+            elif sku not in skus:
+                skus.append(sku)
+            body = {
                 "LineNumber": len(lines) + 1,
                 "Product": {"ProductCode": sku},
                 "OrderQuantity": quantity,
+            }
+        priced.append(line)
+        body.update(
+            {
                 "UnitPrice": line.unit_price,
                 "DiscountRate": Decimal(0),
                 "LineTotal": line.line_total,
@@ -423,11 +515,12 @@ def map_sales_order(
                 "TaxRate": rate,
             }
         )
+        lines.append(body)
         snapshot[line_id] = {
             "sku": sku,
             "quantity": quantity,
             "unit_price": str(line.unit_price),
-            "shopify_unit_price": str(unit_shopify),
+            "shopify_unit_price": str(unit_shop),
             "refunded": refunded.get(line_id, 0),
         }
     if not lines:
@@ -445,7 +538,7 @@ def map_sales_order(
         where = f"order.shippingLines[{index}]"
         if shipping.get("isRemoved"):
             continue
-        amount = money(shipping, "discountedPriceSet", where)
+        amount = money(shipping, "discountedPriceSet", where, half)
         if amount == 0:
             continue
         rate = tax_rate_of(shipping, where)
@@ -466,7 +559,7 @@ def map_sales_order(
         "CustomerRef": name,
         "Warehouse": {"WarehouseCode": settings.warehouse},
         "Currency": {"CurrencyCode": currency},
-        "ExchangeRate": Decimal(1),
+        "ExchangeRate": exchange_rate,
         "Tax": {"TaxCode": settings.tax_code, "TaxRate": header_rate},
         "TaxRate": header_rate,
         "DiscountRate": Decimal(0),
@@ -491,7 +584,25 @@ def map_sales_order(
             for refund in nodes(order, "refunds", "order", need=False)
         ),
         edited=bool(order.get("edited")),
+        notes=_notes(currency, exchange_rate, charges, bundles),
     )
+
+
+def _notes(
+    currency: str,
+    exchange_rate: Decimal,
+    charges: list[dict[str, Any]],
+    bundles: dict[str, list[str]],
+) -> dict[str, Any]:
+    """What the report shows beyond the totals: the currency and rate sent, the lines without
+    a SKU (told apart: custom item, tip, gift card; held or sent as charges) and the bundles
+    the lines came from."""
+    notes: dict[str, Any] = {"currency": currency, "exchange_rate": str(exchange_rate)}
+    if charges:
+        notes["lines_without_sku"] = charges
+    if bundles:
+        notes["bundles"] = [{"bundle": name, "lines": lines} for name, lines in bundles.items()]
+    return notes
 
 
 def shipping_line(

@@ -322,14 +322,26 @@ class UnleashedSandbox:
                 "CanApplyToRevenue": True,
                 "Obsolete": False,
             }
-        for code, description in (
-            (world.currency, "New Zealand Dollar"),
-            ("AUD", "Australian Dollar"),
-            ("USD", "US Dollar"),
+        # The account's base currency has no rates (and is not "in use"); AUD and USD carry
+        # the sell rates of the API doc's own NZD-based example; the rest are listed, unset.
+        for code, description, sell, buy in (
+            (world.currency, "New Zealand Dollar", None, None),
+            ("AUD", "Australia, Dollars", "0.893300", "0.893300"),
+            ("USD", "United States of America, Dollars", "0.672500", "0.672500"),
+            ("GBP", "United Kingdom, Pounds", None, None),
+            ("EUR", "Euro Member Countries, Euro", None, None),
+            ("JPY", "Japan, Yen", None, None),
         ):
             self._currencies.setdefault(
                 code.upper(),
-                {"Guid": _guid("currency", code), "CurrencyCode": code, "Description": description},
+                {
+                    "Guid": _guid("currency", code),
+                    "CurrencyCode": code,
+                    "Description": description,
+                    "LastModifiedOn": wire_date(ms) if sell is not None else None,
+                    "_sell": Decimal(sell) if sell is not None else None,
+                    "_buy": Decimal(buy) if buy is not None else None,
+                },
             )
         for index, (code, name) in enumerate(world.warehouses):
             self._warehouses[code.upper()] = {
@@ -478,7 +490,7 @@ class UnleashedSandbox:
         self._product_codes[str(record["ProductCode"]).upper()] = record["Guid"]
 
     def _currency_ref(self, code: str) -> dict[str, Any]:
-        return dict(self._currencies[code.upper()])
+        return _public(self._currencies[code.upper()])
 
     # -- time ------------------------------------------------------------------------------
 
@@ -650,7 +662,20 @@ class UnleashedSandbox:
             return self._list_credits(params, since)
         if resource == "Taxes":
             return list(self._taxes.values())
-        return list(self._currencies.values())
+        return self._list_currencies(params)
+
+    def _list_currencies(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        """`inUse=true`: only currencies with a buy rate set, which leaves the base out."""
+        in_use = params.get("inuse", "").lower() == "true"
+        return [
+            {
+                **_public(record),
+                "DefaultBuyRate": record["_buy"],
+                "DefaultSellRate": record["_sell"],
+            }
+            for record in self._currencies.values()
+            if not in_use or record["_buy"] is not None
+        ]
 
     def _since(self, resource: str, params: dict[str, str]) -> int | None:
         raw = params.get("modifiedsince")
@@ -1260,8 +1285,14 @@ class UnleashedSandbox:
     ) -> dict[str, Any] | None:
         if isinstance(value, dict) and value.get("CurrencyCode"):
             code = str(value["CurrencyCode"])
-            if code.upper() not in self._currencies:
+            record = self._currencies.get(code.upper())
+            if record is None:
                 problems.append(("Currency", f"Currency code '{code}' does not exist"))
+                return None
+            if code.upper() != self.world.currency.upper() and record["_sell"] is None:
+                problems.append(
+                    ("Currency", f"Currency '{code}' has no exchange rate set in Currency Rates")
+                )
                 return None
             return self._currency_ref(code)
         if customer is not None:
@@ -1625,6 +1656,20 @@ class UnleashedSandbox:
                 self._day_granular = {"*"} if enabled else set()
             else:
                 self._day_granular = set(enabled)
+
+    def set_currency_rate(self, code: str, sell: Decimal | None) -> None:
+        """Set (or with None clear) a currency's rates, as under Currency Rates in Unleashed."""
+        with self._lock:
+            record = self._currencies.setdefault(
+                code.upper(),
+                {
+                    "Guid": _guid("currency", code),
+                    "CurrencyCode": code.upper(),
+                    "Description": code,
+                },
+            )
+            record["_sell"] = record["_buy"] = sell
+            record["LastModifiedOn"] = wire_date(self._tick()) if sell is not None else None
 
     def set_quota(self, limit: int | None) -> None:
         with self._lock:

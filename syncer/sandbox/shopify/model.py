@@ -233,6 +233,8 @@ class LineItem(Node):
         self.requires_shipping = True
         self.taxable = True
         self.vendor = "Syncer Sandbox"
+        self.is_gift_card = False
+        self.line_item_group: dict[str, Any] | None = None  # a bundle's {id title quantity}
 
     @property
     def name(self) -> str:
@@ -502,6 +504,10 @@ class Order(Node):
         self.refunds: list[Refund] = []
         self.fulfillment_orders: list[FulfillmentOrder] = []
         self.fulfillments: list[Fulfillment] = []
+        self.tip = Decimal(0)  # tips received, in the shop's currency
+        # The customer's currency and the units of it per unit of the shop's currency.
+        self.presentment_currency = currency
+        self.presentment_rate = Decimal(1)
 
     @property
     def name(self) -> str:
@@ -515,11 +521,21 @@ class Order(Node):
     def currency_code(self) -> str:
         return self.currency
 
-    presentment_currency_code = currency_code
+    @property
+    def presentment_currency_code(self) -> str:
+        return self.presentment_currency
 
     def bag(self, amount: Decimal) -> dict[str, Any]:
         value = {"amount": money(amount), "currencyCode": self.currency}
-        return {"shopMoney": value, "presentmentMoney": dict(value)}
+        presented = {
+            "amount": money(amount * self.presentment_rate),
+            "currencyCode": self.presentment_currency,
+        }
+        return {"shopMoney": value, "presentmentMoney": presented}
+
+    @property
+    def total_tip_received_set(self) -> dict[str, Any]:
+        return self.bag(self.tip)
 
     def tax_line(self, rate: Decimal, amount: Decimal) -> dict[str, Any]:
         return {

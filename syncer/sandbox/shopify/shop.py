@@ -262,7 +262,7 @@ class Shop:
             at = created_at or self.now()
             num = self._next("Order")
             number = number or max([o.number for o in self.orders.values()] + [1000]) + 1
-            order = Order(num, at, number, self.world.currency)
+            order = Order(num, at, number, str(self.shop["currencyCode"]))
             order.financial_status = financial_status
             order.taxes_included = (
                 self.shop["taxesIncluded"] if taxes_included is None else taxes_included
@@ -346,6 +346,66 @@ class Shop:
             order.financial_status = "PAID"
             order.updated_at = self.now()
             return order
+
+    def set_shop_currency(self, code: str) -> None:
+        """The shop's own currency, for `shop` and for orders placed from now on."""
+        with self.lock:
+            self.shop["currencyCode"] = code
+
+    def set_presentment(self, ref: Order | str | int, currency: str, rate: Decimal) -> Order:
+        """The customer paid in `currency`: `rate` units of it per unit of the shop's."""
+        with self.lock:
+            order = self.find_order(ref)
+            order.presentment_currency = currency
+            order.presentment_rate = rate
+            order.updated_at = self.now()
+            return order
+
+    def add_custom_line(
+        self,
+        ref: Order | str | int,
+        title: str,
+        price: Decimal,
+        quantity: int = 1,
+        *,
+        gift_card: bool = False,
+        tip: bool = False,
+        taxable: bool = True,
+    ) -> LineItem:
+        """A line without a product or SKU (a custom item, a tip, a gift card sold without a
+        SKU); `price` is per unit in the order's pricing. A tip also counts as received."""
+        with self.lock:
+            order = self.find_order(ref)
+            line = LineItem(self._next("LineItem"), order.updated_at, order, None)
+            line.title = title
+            line.unit_price = line.discounted_unit_price = price
+            line.quantity = line.current_quantity = quantity
+            line.is_gift_card = gift_card
+            line.requires_shipping = not (gift_card or tip)
+            line.taxable = taxable and not tip
+            line.tax_rate = self.world.tax_rate if line.taxable else Decimal(0)
+            order.lines.append(line)
+            self.line_items[line.num] = line
+            if tip:
+                order.tip += price * quantity
+            order.updated_at = self.now()
+            return line
+
+    def group_lines(self, ref: Order | str | int, title: str, skus: list[str]) -> dict[str, Any]:
+        """Mark the lines of these SKUs as the components of one bundle sold as `title`."""
+        with self.lock:
+            order = self.find_order(ref)
+            group = {
+                "id": gid("LineItemGroup", self._next("LineItemGroup")),
+                "title": title,
+                "quantity": 1,
+                "variantSku": None,
+            }
+            for line in order.lines:
+                if line.sku in skus:
+                    line.line_item_group = group
+            order.updated_at = self.now()
+            return group
 
     def edit_order(self, ref: Order | str | int, changes: dict[str, int]) -> Order:
         """Set the current quantity of lines (by SKU or line gid), as an order edit would."""
