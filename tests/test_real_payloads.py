@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from order_factory import LineSpec, OrderSpec, ShipSpec, order_node
 
 from syncer.connectors import shopify_documents as docs
 from syncer.connectors.shopify import ShopifyClient
@@ -613,6 +616,53 @@ def test_a_tax_line_read_by_percentage_or_fraction_gives_the_same_rate() -> None
     one = map_sales_order(by_percentage, settings, guid="g", customer_code="C").payload
     two = map_sales_order(by_fraction, settings, guid="g", customer_code="C").payload
     assert one == two
+
+
+def by_percentage_only(order: dict[str, Any]) -> dict[str, Any]:
+    """The order with every tax line carrying only `ratePercentage`, as some replies do."""
+    out = json.loads(json.dumps(order))
+    owners = [*out["lineItems"]["nodes"], *out["shippingLines"]["nodes"]]
+    for owner in owners:
+        for tax_line in owner.get("taxLines") or []:
+            rate = tax_line.pop("rate")
+            tax_line["ratePercentage"] = float(D(str(rate)) * 100)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lines=st.lists(
+        st.builds(
+            LineSpec,
+            sku=st.sampled_from(["TEE", "MUG"]),
+            quantity=st.integers(1, 20),
+            unit_price=st.integers(1, 100_000).map(lambda c: D(c) / 100),
+            rate=st.sampled_from([D(0), D("0.04"), D("0.1"), D("0.15"), D("0.21"), D("0.08875")]),
+            discount=st.sampled_from([D(0), D("0.1"), D("0.3333")]),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    shipping=st.lists(
+        st.builds(
+            ShipSpec,
+            price=st.integers(0, 3_000).map(lambda c: D(c) / 100),
+            rate=st.sampled_from([D(0), D("0.1"), D("0.21")]),
+        ),
+        max_size=1,
+    ),
+    taxes_included=st.booleans(),
+)
+def test_tax_lines_by_percentage_map_exactly_as_by_fraction(
+    lines: list[LineSpec], shipping: list[ShipSpec], taxes_included: bool
+) -> None:
+    spec = OrderSpec(lines=lines, shipping=shipping, taxes_included=taxes_included)
+    order = order_node(spec)
+    settings_ = OrderSettings()
+    by_fraction = map_sales_order(order, settings_, guid="g", customer_code="C")
+    by_percent = map_sales_order(by_percentage_only(order), settings_, guid="g", customer_code="C")
+    assert by_percent.payload == by_fraction.payload
+    assert_totals_rule(by_percent.payload)
 
 
 @pytest.fixture(scope="module")
