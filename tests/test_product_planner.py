@@ -807,3 +807,87 @@ def test_a_master_without_a_title_is_held_not_written(
 def test_a_title_is_not_required_for_an_update_that_does_not_sync_it() -> None:
     result = plan("unleashed", [u(title=None)], [s(title="Mug")], {}, fields=("price",))
     assert actions(result) == [("A", "unchanged")]
+
+
+UNSET = "SellPriceTier2 is not set in Unleashed (Name '', Value '0.0000'): set it, or use price_tier: default"  # noqa: E501
+UNSET_TIER = {"Name": "", "Value": "0.0000"}
+
+
+def unleashed_product(sku: str = "A", **overrides: Any) -> dict[str, Any]:
+    product: dict[str, Any] = {
+        "Guid": f"g-{sku}",
+        "ProductCode": sku,
+        "ProductDescription": "Tee",
+        "Notes": "<p>Soft</p>",
+        "Barcode": "9400",
+        "Weight": "0.2",
+        "DefaultSellPrice": 10,
+        "SellPriceTier2": UNSET_TIER,
+        "ProductGroup": {"GroupName": "Tees"},
+    }
+    return {**product, **overrides}
+
+
+@pytest.mark.parametrize(
+    ("others", "last"),
+    [
+        pytest.param([], {}, id="create"),
+        pytest.param([s()], {}, id="first-link"),
+        pytest.param([s()], {"A": stored()}, id="linked"),
+        pytest.param([s(price=Decimal("0.00"))], {"A": stored()}, id="linked-shopify-at-zero"),
+    ],
+)
+def test_an_unset_tier_holds_the_product_and_writes_no_price(
+    others: list[Projection], last: dict[str, dict[str, str]]
+) -> None:
+    master = from_unleashed(unleashed_product(), price_tier=2)
+    result = plan("unleashed", [master], others, last)
+    assert result.writes == ()
+    (item,) = result.items
+    assert (item.key, item.action, item.error) == ("A", "hold", UNSET)
+    assert item.detail == {"reason": UNSET}
+
+
+def test_an_unset_tier_holds_nothing_when_price_is_not_synced() -> None:
+    master = from_unleashed(unleashed_product(), price_tier=2)
+    result = plan("unleashed", [master], [s(title="Old")], {}, fields=("title",))
+    assert changes(result) == {"A": {"title": ("Old", "Tee")}}
+
+
+def test_an_unset_tier_on_the_other_side_is_filled_from_the_shopify_master() -> None:
+    other = from_unleashed(unleashed_product(), price_tier=2)
+    master = s(price=Decimal("12.00"))
+    result = plan("shopify", [master], [other], {}, fields=("price",))
+    assert changes(result) == {"A": {"price": (None, Decimal("12.00"))}}
+    assert actions(result) == [("A", "update")]
+
+
+@given(
+    value=st.one_of(
+        st.none(),
+        st.just(""),
+        st.sampled_from(["0", "0.0000", "0.00", "-0", "0E-4"]),
+        st.just(0),
+        st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99999"), places=4).map(str),
+    ),
+    name=st.sampled_from(["", "Wholesale"]),
+    linked=st.booleans(),
+)
+def test_no_tier_value_of_nothing_ever_becomes_a_shopify_price(
+    value: Any, name: str, linked: bool
+) -> None:
+    master = from_unleashed(
+        unleashed_product(SellPriceTier2={"Name": name, "Value": value}), price_tier=2
+    )
+    result = plan("unleashed", [master], [s()] if linked else [], {})
+    written = [w.changes["price"][1] for w in result.writes if "price" in w.changes]
+    assert all(price > 0 for price in written)
+    holds = [item for item in result.items if item.action == "hold"]
+    if value in (None, "", 0) or (isinstance(value, str) and Decimal(value) == 0):
+        assert [item.error for item in holds] == [
+            f"SellPriceTier2 is not set in Unleashed (Name {name!r}, Value {value!r}): "
+            "set it, or use price_tier: default"
+        ]
+    else:
+        event("priced tier")
+        assert holds == []

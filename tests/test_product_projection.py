@@ -461,3 +461,65 @@ def test_shopify_payloads_split_product_and_variant_fields() -> None:
         "barcode": "",
         "inventoryItem": {"measurement": {"weight": {"unit": "KILOGRAMS", "value": D("0.250")}}},
     }
+
+
+UNSET_TIER_2 = "SellPriceTier2 is not set in Unleashed ({}): set it, or use price_tier: default"
+
+
+@pytest.mark.parametrize(
+    ("tier_2", "expected_price", "reason"),
+    [
+        pytest.param(
+            {"Name": "", "Value": "0.0000"},
+            None,
+            UNSET_TIER_2.format("Name '', Value '0.0000'"),
+            id="unnamed-zero-as-unleashed-sends-it",
+        ),
+        pytest.param(
+            {"Name": "Wholesale", "Value": None},
+            None,
+            UNSET_TIER_2.format("Name 'Wholesale', Value None"),
+            id="null-value",
+        ),
+        pytest.param(
+            {"Name": "Wholesale", "Value": ""},
+            None,
+            UNSET_TIER_2.format("Name 'Wholesale', Value ''"),
+            id="empty-value",
+        ),
+        pytest.param(
+            {"Name": "Wholesale", "Value": 0},
+            None,
+            UNSET_TIER_2.format("Name 'Wholesale', Value 0"),
+            id="number-zero",
+        ),
+        pytest.param(
+            None, None, UNSET_TIER_2.format("no such tier on the product"), id="tier-null"
+        ),
+        pytest.param(
+            "12.00", None, UNSET_TIER_2.format("'12.00' is not a tier"), id="tier-not-an-object"
+        ),
+        pytest.param({"Name": "Wholesale", "Value": "12.5000"}, Decimal("12.50"), None, id="set"),
+        pytest.param({"Name": "", "Value": "7.0000"}, Decimal("7.00"), None, id="unnamed-priced"),
+    ],
+)
+def test_an_unset_price_tier_gives_no_price_and_says_why(
+    tier_2: Any, expected_price: Decimal | None, reason: str | None
+) -> None:
+    record = from_unleashed(unleashed(SellPriceTier2=tier_2), price_tier=2)
+    assert record.price == expected_price
+    assert record.unset_price == reason
+    assert record.problems == ()
+    # The default price never looks at the tiers.
+    assert from_unleashed(unleashed(SellPriceTier2=tier_2)).price == Decimal("10.00")
+    assert from_unleashed(unleashed(SellPriceTier2=tier_2)).unset_price is None
+
+
+def test_an_absent_price_tier_is_unset() -> None:
+    product = unleashed()
+    del product["SellPriceTier2"]
+    record = from_unleashed(product, price_tier=2)
+    assert (record.price, record.unset_price) == (
+        None,
+        UNSET_TIER_2.format("no such tier on the product"),
+    )

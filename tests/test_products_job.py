@@ -523,3 +523,34 @@ def test_a_refused_bulk_read_falls_back_to_pages(
     assert sandboxes.shopify_server.requests("productVariants")
     run, _ = last_run(config)
     assert run["status"] == "ok"
+
+
+def test_an_unset_price_tier_holds_the_product_and_no_price_reaches_shopify(
+    sandboxes: Any, setup: Any
+) -> None:
+    config = setup("unleashed", price_tier=1)
+    price_before = sandboxes.shopify.variant_for("P00004").price
+    # Unleashed sends a tier nobody set up as {"Name": "", "Value": "0.0000"}.
+    sandboxes.unleashed.update_product("P00004", SellPriceTier1={"Name": "", "Value": "0.0000"})
+    sandboxes.unleashed.add_product(
+        "NEW-TIER", "New tee", SellPriceTier1={"Name": "RRP", "Value": None}, DefaultSellPrice=9
+    )
+    before = mutation_requests(sandboxes)
+    result = sync(config)
+    assert result.exit_code == 1, result.output
+    assert mutation_requests(sandboxes) == before
+    assert sandboxes.shopify.variant_for("P00004").price == price_before
+    assert "NEW-TIER" not in sandboxes.shopify.by_sku
+    run, items = last_run(config)
+    held = {i["key"]: i["error"] for i in items if i["action"] == "hold"}
+    assert held == {
+        "P00004": "SellPriceTier1 is not set in Unleashed (Name '', Value '0.0000'): set it, "
+        "or use price_tier: default",
+        "NEW-TIER": "SellPriceTier1 is not set in Unleashed (Name 'RRP', Value None): set it, "
+        "or use price_tier: default",
+    }
+    assert run["status"] == "partial"
+    # Once the tier is filled in, the price goes through.
+    sandboxes.unleashed.update_product("P00004", SellPriceTier1={"Name": "RRP", "Value": "21.5000"})
+    assert sync(config).exit_code == 1  # NEW-TIER is still held
+    assert sandboxes.shopify.variant_for("P00004").price == Decimal("24.73")

@@ -11,9 +11,10 @@ Decisions and assumptions, kept here so they are stated once:
   rounds `OrderQuantity x UnitPrice` to cents anyway). 2 places are used when they suffice.
 - Discounts are folded into unit prices (`discountedUnitPriceAfterAllDiscountsSet`);
   `DiscountRate` is always 0 (its semantics are unverified).
-- A line's tax rate is the sum of its `taxLines[].rate` (0 when not taxable or without tax
-  lines). Tax-inclusive prices become tax-exclusive by choosing the line total whose
-  `LineTotal + round(LineTotal x rate, 2)` lands closest to Shopify's inclusive line amount.
+- A line's tax rate is the sum of its `taxLines[].rate` (else `ratePercentage` / 100; 0 when
+  not taxable or without tax lines). Tax-inclusive prices become tax-exclusive by choosing the
+  line total whose `LineTotal + round(LineTotal x rate, 2)` lands closest to Shopify's
+  inclusive line amount.
 - The order-level `TaxRate` (and `Tax.TaxRate`) is the most common rate among taxed lines
   (shipping included; ties go to the rate seen first), 0 when nothing is taxed; every line
   also carries its own `TaxRate`. `Tax.TaxCode` is always `orders.tax_code`.
@@ -221,6 +222,20 @@ def nodes(node: Any, key: str, where: str, *, need: bool = True) -> list[Mapping
     return items
 
 
+def _tax_line_rate(tax_line: Mapping[str, Any], where: str) -> Decimal | None:
+    """A tax line's rate as a fraction: `rate`, else `ratePercentage` / 100 (Shopify gives
+    both; a reply may carry only the percentage, e.g. `{"ratePercentage": 21}`)."""
+    for key, scale in (("rate", Decimal(1)), ("ratePercentage", Decimal(100))):
+        value = tax_line.get(key)
+        if value is None:
+            continue
+        try:
+            return to_decimal(value, f"{where}.{key}") / scale
+        except ValueError as exc:
+            raise MappingError(str(exc)) from None
+    return None
+
+
 def tax_rate_of(node: Mapping[str, Any], where: str, *, taxable: bool = True) -> Decimal:
     """Sum of a line's taxLines rates; 0 when not taxable or without tax lines."""
     if not taxable:
@@ -228,15 +243,11 @@ def tax_rate_of(node: Mapping[str, Any], where: str, *, taxable: bool = True) ->
     rate = Decimal(0)
     for index, tax_line in enumerate(nodes(node, "taxLines", where, need=False)):
         tax_where = f"{where}.taxLines[{index}]"
-        value = tax_line.get("rate")
-        if value is None:
+        line_rate = _tax_line_rate(tax_line, tax_where)
+        if line_rate is None:
             if money(tax_line, "priceSet", tax_where) == 0:
                 continue
             raise MappingError(f"{tax_where}.rate is missing on a tax line that charges tax")
-        try:
-            line_rate = to_decimal(value, f"{tax_where}.rate")
-        except ValueError as exc:
-            raise MappingError(str(exc)) from None
         if line_rate < 0 or line_rate > 1:
             raise MappingError(f"{tax_where}.rate {line_rate} is not a fraction between 0 and 1")
         rate += line_rate

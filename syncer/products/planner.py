@@ -216,8 +216,10 @@ class _Builder:
             and master.price is None
             and not any(p.field == "price" for p in master.problems)
         ):
+            # Never a price of nothing on the other side: hold, naming the unset tier if any.
             reasons.append(
-                f"the {SIDE_NAMES[self.master_side]} record has no sell price; set one "
+                master.unset_price
+                or f"the {SIDE_NAMES[self.master_side]} record has no sell price; set one "
                 "(products.price_tier selects the Unleashed price)"
             )
         return reasons

@@ -53,7 +53,8 @@ NORMALISATION: dict[str, tuple[str, str]] = {
     "price": (
         "Decimal rounded half-up to cents, tax-exclusive. Unleashed: DefaultSellPrice or "
         "SellPriceTierN.Value (a string). Shopify: price, divided by (1 + tax_rate) and rounded "
-        "to cents when the shop's prices include tax. Missing -> None; not a number -> problem",
+        "to cents when the shop's prices include tax. Missing -> None; not a number -> problem; "
+        "an unset Unleashed tier (absent, Value null, or 0) -> None with the reason kept",
         "Unleashed sell prices exclude tax; comparing in those terms makes ex -> inc -> ex exact "
         "for any tax_rate >= 0",
     ),
@@ -127,6 +128,9 @@ class Projection:
     # What a writer needs: shopify product_id / variant_id / inventory_item_id, unleashed guid.
     ids: Mapping[str, str] = field(default_factory=dict)
     problems: tuple[RecordProblem, ...] = ()
+    # Unleashed only: why `price` is None although the record was read (an unset price tier),
+    # worded as the fix. Only a master is held for it: as the other side the price is written.
+    unset_price: str | None = None
 
     def value(self, name: str) -> Any:
         if name not in FIELDS:
@@ -232,6 +236,32 @@ def _unleashed_price(product: Mapping[str, Any], price_tier: str | int) -> tuple
     raise ValueError(f"products.price_tier is {price_tier!r}; use 'default' or a number 1..10")
 
 
+def unset_tier_reason(product: Mapping[str, Any], price_tier: str | int) -> str | None:
+    """Why the configured price tier holds no price, or None when it holds one (or the default
+    price is used).
+
+    Unleashed sends every tier on every product, set or not: a tier the account never named
+    comes as `{"Name": "", "Value": "0.0000"}`, an unfilled one with a null Value. A tier
+    price of 0 is read the same way: a sell price of 0 is far more likely a tier nobody filled
+    in than a product given away, and sent to Shopify it would sell the product for nothing.
+    """
+    if price_tier == "default":
+        return None
+    name = f"SellPriceTier{price_tier}"
+    tier = product.get(name)
+    if isinstance(tier, Mapping):
+        value = tier.get("Value")
+        try:
+            if value is not None and value != "" and to_decimal(value, name) != 0:
+                return None
+        except ValueError:
+            return None  # not a number: reported as a problem of the price field instead
+        why = f"Name {tier.get('Name')!r}, Value {value!r}"
+    else:
+        why = "no such tier on the product" if tier is None else f"{tier!r} is not a tier"
+    return f"{name} is not set in Unleashed ({why}): set it, or use price_tier: default"
+
+
 def from_unleashed(product: Mapping[str, Any], *, price_tier: str | int = "default") -> Projection:
     """Project one Unleashed product; bad values become problems on the record."""
     problems: list[RecordProblem] = []
@@ -245,8 +275,9 @@ def from_unleashed(product: Mapping[str, Any], *, price_tier: str | int = "defau
 
     raw_price, price_source = _unleashed_price(product, price_tier)
     price: Decimal | None = None
+    unset_price = unset_tier_reason(product, price_tier)
     try:
-        price = _price(raw_price, price_source)
+        price = None if unset_price else _price(raw_price, price_source)
     except ValueError as exc:
         problems.append(RecordProblem("price", f"Unleashed {exc}"))
 
@@ -269,6 +300,7 @@ def from_unleashed(product: Mapping[str, Any], *, price_tier: str | int = "defau
         obsolete=bool(product.get("Obsolete")),
         ids=ids,
         problems=tuple(problems),
+        unset_price=unset_price,
     )
 
 
