@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint typecheck bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ test: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# The randomized fault, crash and bad-input suite at scale (not part of `make test`).
+# `make soak SEED=N` replays one run; RUNS=N scales (default 100).
+RUNS ?= 100
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak --runs $(RUNS) $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf $(VENV) build *.egg-info

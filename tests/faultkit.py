@@ -344,6 +344,7 @@ def check_pending_reported(h: Harness) -> int:
             for row in pending:
                 data = json.loads(row["data"]) if isinstance(row["data"], str) else row["data"]
                 names = {str(row["key"]), str(row.get("ref")), str((data or {}).get("name"))}
+                names.add(str((data or {}).get("key")))  # fulfilments keep the report key here
                 if not any((name, row["action"]) in reported for name in names):
                     missing.append((job, row["key"], row["action"], row["reason"]))
             if job == "orders":
@@ -364,3 +365,75 @@ def check_pending_reported(h: Harness) -> int:
         return len(status["pending"])
     finally:
         store.close()
+
+
+def check_fulfillments_once(boxes: Sandboxes, *, held: set[str] = frozenset()) -> int:  # type: ignore[assignment]
+    """Every unit Unleashed dispatched for a sales order syncer sent is fulfilled in Shopify
+    exactly once: per order, the fulfilled units equal the dispatched units (fewer: a shipment
+    lost; more: one fulfilled twice). Orders in `held` (shipments legitimately waiting) may
+    have fewer, never more."""
+    ref_of = {
+        str(so["OrderNumber"]): str(so.get("CustomerRef")) for so in boxes.unleashed.sales_orders()
+    }
+    dispatched: Counter[str] = Counter()
+    for shipment in boxes.unleashed.shipments():
+        if shipment.get("ShipmentStatus") != "Dispatched":
+            continue
+        name = ref_of.get(str(shipment.get("OrderNumber")))
+        if name is None:
+            continue
+        for line in shipment.get("SalesShipmentLines") or []:
+            dispatched[name] += int(Decimal(str(line["ShipmentQty"])))
+    fulfilled: Counter[str] = Counter()
+    with boxes.shopify.lock:
+        for fulfillment in boxes.shopify.fulfillments.values():
+            if fulfillment.status == "SUCCESS":
+                fulfilled[fulfillment.order.name] += fulfillment.total_quantity
+    wrong = []
+    for name in sorted(set(dispatched) | set(fulfilled)):
+        want, got = dispatched[name], fulfilled[name]
+        if got > want or (got < want and name not in held):
+            wrong.append((name, f"dispatched {want}", f"fulfilled {got}"))
+    assert not wrong, f"fulfilments differ from Unleashed's dispatched shipments: {wrong}"
+    SUMMARY["fulfilments checked"] += sum(dispatched.values())
+    return sum(dispatched.values())
+
+
+def kill_at(
+    h: Harness, job: str, server: Any, match: str, wanted: int, extra: float = 0.0
+) -> tuple[int, str]:
+    """Run `python -m syncer sync <job>` and SIGKILL it once the sandbox's request log shows
+    the `wanted`-th request matching `match`, then `extra` seconds later (matching requests
+    are slowed by 0.15 s, so a short `extra` kills while the next one is in flight). Returns
+    the exit status (-SIGKILL when the kill landed) and the output of a run that finished
+    first. Event-driven: the kill point is a request count, never a sleep from the start."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from syncer.sandbox.common import Fault
+    from syncer.sandbox.runner import SANDBOX_ENV
+
+    server.faults.add(Fault("slow", match, count=1000, delay=0.15))
+    server.clear_log()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "syncer", "--config", str(h.config_path), "sync", job],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **SANDBOX_ENV},
+    )
+    while process.poll() is None:
+        if len(server.requests(match)) >= wanted:
+            if extra:
+                time.sleep(extra)
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    output = process.communicate(timeout=120)[0].decode("utf-8", "replace")
+    server.faults.clear()
+    SUMMARY["kills"] += int(process.returncode == -signal.SIGKILL)
+    if process.returncode != -signal.SIGKILL:
+        assert_no_crash(output, ["sync", job])
+    return process.returncode, output
