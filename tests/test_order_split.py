@@ -64,7 +64,11 @@ def two_line_order(**overrides: Any) -> dict[str, Any]:
     [
         pytest.param({}, {1: "MAIN", 2: "MAIN"}, id="no-fulfilment-orders-fallback"),
         pytest.param(
-            {"fulfillmentOrders": {"nodes": [fulfillment_order(WEST_LOC, [line_id(1), line_id(2)])]}},
+            {
+                "fulfillmentOrders": {
+                    "nodes": [fulfillment_order(WEST_LOC, [line_id(1), line_id(2)])]
+                }
+            },
             {1: "WEST", 2: "WEST"},
             id="one-location",
         ),
@@ -236,9 +240,7 @@ def sold(payload_lines: list[dict[str, Any]]) -> Counter[str]:
     units: Counter[str] = Counter()
     for line in payload_lines:
         product = line["Product"]
-        units[product.get("ProductCode") or product["ProductDescription"]] += line[
-            "OrderQuantity"
-        ]
+        units[product.get("ProductCode") or product["ProductDescription"]] += line["OrderQuantity"]
     return units
 
 
@@ -279,7 +281,9 @@ def test_split_sales_orders_together_equal_the_shopify_order(
     for part in parts:
         pairs = []
         for line in part.payload["SalesOrderLines"]:
-            expected_pair = line_totals(D(line["OrderQuantity"]), line["UnitPrice"], line["TaxRate"])
+            expected_pair = line_totals(
+                D(line["OrderQuantity"]), line["UnitPrice"], line["TaxRate"]
+            )
             assert (line["LineTotal"], line["LineTax"]) == expected_pair
             pairs.append(expected_pair)
         totals = (part.payload["SubTotal"], part.payload["TaxTotal"], part.payload["Total"])

@@ -97,11 +97,11 @@ def line_warehouses(order: Mapping[str, Any], rules: WarehouseRules) -> dict[str
             share[warehouse] = share.get(warehouse, 0) + quantity
     result: dict[str, str] = {}
     for line_id in line_ids:
-        share = units.get(line_id)
-        if not share:
+        counts = units.get(line_id) or {}
+        if not counts:
             result[line_id] = rules.default
             continue
-        result[line_id] = min(share, key=lambda code: (-share[code], rules.rank(code)))
+        result[line_id] = min(counts, key=lambda code: (-counts[code], rules.rank(code)))
     return result
 
 
@@ -205,3 +205,24 @@ def _part(
         line_sources=sources,
         warehouse=warehouse,
     )
+
+
+def refund_warehouse(
+    refund: Mapping[str, Any], line_warehouses_sent: Mapping[str, str], default: str
+) -> str:
+    """The warehouse a refund of a split order is credited in: the one whose sales order had
+    most of the refunded units (ties: the first refunded line's). A credit note has one
+    warehouse, and returned goods go back to the warehouse that shipped them. A refund of
+    shipping only, or of lines the split did not record, goes to `default` (the sales order
+    that carried shipping)."""
+    units: dict[str, int] = {}
+    for item in connection_nodes(refund.get("refundLineItems")):
+        line_id = str((item.get("lineItem") or {}).get("id") or "")
+        warehouse = line_warehouses_sent.get(line_id)
+        if warehouse is None:
+            continue
+        quantity = item.get("quantity")
+        units[warehouse] = units.get(warehouse, 0) + (quantity if isinstance(quantity, int) else 0)
+    if not units:
+        return default
+    return max(units, key=lambda code: units[code])  # max keeps the first of equal counts

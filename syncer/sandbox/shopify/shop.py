@@ -8,9 +8,9 @@ inventory syncs have real work. Tests change it through the `Shop` methods.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from collections.abc import Sequence
 from typing import Any
 
 from syncer.sandbox.seed import World, make_world
