@@ -211,7 +211,16 @@ def sent_order_statuses(
     """
     result: dict[str, str | None] = {}
     for gid, link in sent_links.items():
-        status = status_by_guid.get(str(link.get("remote_id") or "").lower())
+        # An order split over warehouses counts by the first of its sales orders still in an
+        # unallocated status: its units then stay in flight until every part is allocated,
+        # which errs on the side of not overselling.
+        guids = [str(link.get("remote_id") or "")] + [
+            str(entry.get("guid") or "")
+            for entry in (link.get("data") or {}).get("sales_orders") or []
+        ]
+        status = next(
+            (status_by_guid[g.lower()] for g in guids if status_by_guid.get(g.lower())), None
+        )
         if status:
             result[gid] = status
         elif link.get("status") == "created":
