@@ -172,7 +172,9 @@ def test_sigkill_on_a_post_then_rerun_still_two(
     path = config(boxes, tmp_path)
     command = [sys.executable, "-m", "syncer", "--config", str(path), "sync", "orders"]
     env = {**os.environ, **SANDBOX_ENV}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     reached = wait_for(lambda: sum(posts(boxes).values()) >= kill_on, process)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
@@ -186,3 +188,29 @@ def test_sigkill_on_a_post_then_rerun_still_two(
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0
     assert_split_once(boxes, order)
+
+
+def test_pos_sale_sent_parked_lowers_the_level_until_unleashed_allocates_it(
+    boxes: Sandboxes, tmp_path: Path
+) -> None:
+    sku = boxes.world.variants()[0].sku
+    boxes.unleashed.set_stock(sku, "MAIN", 20)
+    path = config(boxes, tmp_path)
+    order = boxes.shopify.add_order([(sku, 3)], location="MAIN", pos=True)
+    assert order.display_fulfillment_status == "FULFILLED"  # handed over at the till
+    assert sync(path).exit_code == 0
+    assert sales_orders(boxes)["SH-1001"]["OrderStatus"] == "Parked"
+    full = ["--config", str(path), "sync", "inventory", "--full"]
+
+    parked = CliRunner().invoke(cli, full)
+
+    assert parked.exit_code == 0, parked.output
+    # Unleashed still says 20 available; the 3 sold at the till are off the shelf.
+    assert boxes.shopify.quantities(sku, "MAIN")["available"] == 17
+
+    boxes.unleashed.set_order_status(sales_orders(boxes)["SH-1001"]["Guid"], "Placed")
+    placed = CliRunner().invoke(cli, full)
+
+    assert placed.exit_code == 0, placed.output
+    # Allocated: Unleashed's own figure now excludes the 3, and they are not taken twice.
+    assert boxes.shopify.quantities(sku, "MAIN")["available"] == 17

@@ -39,6 +39,7 @@ RENEW_MARGIN = 300.0  # seconds before expiry when a client-credentials token is
 # Order lines per order in a page of orders; the rest are fetched after, per order. Most
 # orders have a few lines: 5 fits 14 orders in a 1,000-point page (10 fitted 10).
 LINE_ITEMS_FIRST = 5
+SENT_LINES_FIRST = 20  # lines per order (and per fulfilment order) of sent_order_stock
 SKUS_PER_QUERY = 50  # `sku:A OR sku:B ...` terms per productVariants query
 LEVELS_PER_ITEM = 10  # inventory levels read per item (one per location)
 QUANTITIES_PER_CALL = 250  # Shopify's input array cap
@@ -474,6 +475,21 @@ class ShopifyClient(BulkOperations):
                 for n in data["nodes"]
                 if n
             )
+        return found
+
+    def sent_order_stock(self, gids: Sequence[str]) -> list[dict[str, Any]]:
+        """Orders by GID with every line (`id sku currentQuantity`, up to SENT_LINES_FIRST;
+        `lineItems.pageInfo.hasNextPage` says when there are more), `retailLocation{id}` and
+        the fulfilment orders' status, assigned location and lines (`lineItem{id}`)."""
+        document = docs.SENT_ORDER_STOCK
+        variables = {"lineItemsFirst": SENT_LINES_FIRST}
+        size = self._fit(document, variables, "ids", NODES_PER_CALL)
+        found: list[dict[str, Any]] = []
+        for batch in chunks(list(gids), size):
+            data = self.execute(
+                document, {**variables, "ids": list(batch)}, kind="orders.sent_stock"
+            )
+            found.extend(n for n in data["nodes"] if n)
         return found
 
     def _complete_locations(self, order: dict[str, Any]) -> dict[str, Any]:

@@ -337,6 +337,34 @@ query OpenOrderStock($query: String, $first: Int!, $after: String, $lineItemsFir
 }
 """
 
+# Sent orders still unallocated in Unleashed count every unit in flight, fulfilled in Shopify or
+# not (a POS sale, a 3PL's fulfilment): all lines, where each was assigned or sold.
+SENT_ORDER_STOCK = """
+query SentOrderStock($ids: [ID!]!, $lineItemsFirst: Int!) {
+  nodes(ids: $ids) {
+    ... on Order {
+      id name cancelledAt displayFinancialStatus
+      retailLocation { id }
+      lineItems(first: $lineItemsFirst) {
+        pageInfo { hasNextPage }
+        nodes { id sku currentQuantity }
+      }
+      fulfillmentOrders(first: 3) {
+        pageInfo { hasNextPage }
+        nodes {
+          status
+          assignedLocation { location { id } }
+          lineItems(first: $lineItemsFirst) {
+            pageInfo { hasNextPage }
+            nodes { totalQuantity lineItem { id } }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
 # Shopify's documentation only shows the idempotency key as an inline string literal, so the
 # key is written into the document (a UUID: hex digits and dashes, nothing to escape) rather
 # than passed as a variable. `inventory_set_quantities(key)` renders it; this sample renders
