@@ -266,6 +266,9 @@ class ShopifyClient:
         self._expires_at: float | None = None
         self._lifetime: float | None = None
         self._lock = threading.Lock()
+        # Shopify's `createdAt` of the last bulk query read to its end: that read saw every
+        # record as it stood then (it walks the records, not the search index).
+        self.bulk_read_at: str | None = None
         # One request at a time, pacing included: the orders job reads the next pages in a
         # thread (syncer/readahead.py) while its own thread may look refunds up, and both
         # draw on the one cost bucket that `_throttle` tracks.
@@ -867,9 +870,10 @@ class ShopifyClient:
         operation = self._start_bulk(inner_query, kind)
         operation = self._await_bulk(operation, kind, poll_interval, max_poll_interval, timeout)
         url = operation.get("url")
-        if not url:
-            return  # COMPLETED without a file: the query matched nothing
-        yield from self._bulk_objects(str(url), kind)
+        if url:  # else COMPLETED without a file: the query matched nothing
+            yield from self._bulk_objects(str(url), kind)
+        created = operation.get("createdAt")
+        self.bulk_read_at = str(created) if created else None
 
     def _start_bulk(self, inner_query: str, kind: str) -> dict[str, Any]:
         attempt = 0

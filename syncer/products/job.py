@@ -128,11 +128,33 @@ def read_cursor(text: str | None) -> dict[Side, datetime]:
     return {}
 
 
-def write_cursor(moments: Mapping[Side, datetime | None]) -> str | None:
+def write_cursor(
+    moments: Mapping[Side, datetime | None], *, read_at: datetime | None = None
+) -> str | None:
     """The cursor to store; a side with no moment (an empty catalogue) is left out, so the
-    next run reads both sides whole. None when neither side has one."""
-    known = {side: iso(moment) for side in SIDES if (moment := moments.get(side)) is not None}
+    next run reads both sides whole. None when neither side has one. `read_at` (kept as
+    "shopify_read_at"): Shopify's time of the last whole-catalogue bulk read, see
+    `read_bulk_read_at`."""
+    known: dict[str, str] = {
+        side: iso(moment) for side in SIDES if (moment := moments.get(side)) is not None
+    }
+    if known and read_at is not None:
+        known["shopify_read_at"] = iso(read_at)
     return json.dumps(known, sort_keys=True) if known else None
+
+
+def read_bulk_read_at(text: str | None) -> datetime | None:
+    """When the last whole-catalogue bulk read of Shopify started (Shopify's clock), from the
+    stored cursor; None when there was none or it is unreadable. That read saw every record
+    as it stood then, so a later search need not reach back before it: after a catalogue
+    import the overlap would otherwise re-read the whole import on every run."""
+    try:
+        value = json.loads(text) if text else None
+        if isinstance(value, dict) and value.get("shopify_read_at"):
+            return parse_iso(str(value["shopify_read_at"]))
+    except ValueError:
+        pass
+    return None
 
 
 def later(current: datetime | None, stamp: datetime | None) -> datetime | None:
@@ -203,6 +225,8 @@ class ProductsRun:
         self.stamps: dict[str, dict[str, str]] = {}
         # Each side's newest stamp read by a search: where its cursor moves.
         self.newest: dict[Side, datetime | None] = {"shopify": None, "unleashed": None}
+        # When the last whole-catalogue bulk read of Shopify started (kept in the cursor).
+        self.bulk_read_at: datetime | None = read_bulk_read_at(report.cursor_before)
         # Retried every run until they go through: held, failed and interrupted creates.
         self.retry: set[str] = set()
         self.scope: set[str] = set()
@@ -333,18 +357,21 @@ class ProductsRun:
         found = self.ctx.shopify.variants_by_skus(skus)
         return [variant for sku in skus for variant in found.get(sku, [])]
 
-    def all_shopify_variants(self, expected: int) -> Iterator[dict[str, Any]]:
+    def all_shopify_variants(
+        self, expected: int, *, sees_all: bool = False
+    ) -> Iterator[dict[str, Any]]:
         """Every Shopify variant: one bulk query when about `expected` (what the other side
         or the links say) is large, pages otherwise. Where bulk operations are refused
         (a token without access to them), the pages serve instead."""
         if max(expected, len(self.links)) < SHOPIFY_BULK_THRESHOLD:
             yield from self.ctx.shopify.iter_variants(None)
             return
-        yield from self.bulk_shopify_variants()
+        yield from self.bulk_shopify_variants(sees_all=sees_all)
 
-    def bulk_shopify_variants(self) -> Iterator[dict[str, Any]]:
+    def bulk_shopify_variants(self, *, sees_all: bool = False) -> Iterator[dict[str, Any]]:
         """Every Shopify variant by one bulk query, or by pages where bulk operations are
-        refused (a token without access to them)."""
+        refused (a token without access to them). `sees_all`: the run plans every change the
+        read shows, so once read to its end the bulk read's start bounds the next search."""
         shopify = self.ctx.shopify
         started = False
         try:
@@ -356,6 +383,9 @@ class ProductsRun:
                 raise
             log.warning("bulk read of the Shopify catalogue refused (%s); reading pages", exc)
             yield from shopify.iter_variants(None)
+            return
+        if sees_all:
+            self.bulk_read_at = later(self.bulk_read_at, shopify_stamp(shopify.bulk_read_at))
 
     def unleashed_by_codes(self, codes: Sequence[str]) -> list[dict[str, Any]]:
         if not codes:
@@ -384,7 +414,7 @@ class ProductsRun:
             progress.done()
             progress.start("Reading the Shopify catalogue")
             expected = len(reads["unleashed"].records)
-            variants = self.newest_shopify(self.all_shopify_variants(expected))
+            variants = self.newest_shopify(self.all_shopify_variants(expected, sees_all=True))
             reads["shopify"] = SideRead(self.project_shopify(variants), full=True)
             progress.done()
             return reads, None
@@ -408,6 +438,8 @@ class ProductsRun:
         known = sorted(scope)
         first_batch, rest = known[:SKUS_PER_QUERY], known[SKUS_PER_QUERY:]
         since = cursors["shopify"] - SHOPIFY_OVERLAP
+        if self.bulk_read_at is not None and self.bulk_read_at > since:
+            since = self.bulk_read_at  # everything older was seen whole by that bulk read
         stamp_query = f"updated_at:>='{iso(since)}'"
         changes = ctx.shopify.product_changes(
             stamp_query, first_batch, bulk_above=CHANGES_BULK_THRESHOLD
@@ -454,7 +486,7 @@ class ProductsRun:
         kept: list[dict[str, Any]] = []
         passed: set[str] = set()  # SKUs with a variant not kept
         missed: set[str] = set()  # ... that later turned out changed (a duplicate SKU)
-        for variant in self.bulk_shopify_variants():
+        for variant in self.bulk_shopify_variants(sees_all=True):
             stamp = variant.get("updatedAt")
             product_stamp = (variant.get("product") or {}).get("updatedAt")
             changed = False
@@ -566,14 +598,14 @@ class ProductsRun:
             report.items.extend(product_plan.items)
             if stop:
                 raise SafetyStop(stop)
-            report.cursor_after = write_cursor(self.newest)
+            report.cursor_after = write_cursor(self.newest, read_at=self.bulk_read_at)
             return
         if stop:
             raise SafetyStop(stop)
 
         failed = self.apply(product_plan)
         self.record(product_plan, failed)
-        report.cursor_after = write_cursor(self.newest)
+        report.cursor_after = write_cursor(self.newest, read_at=self.bulk_read_at)
 
     # -- writing ---------------------------------------------------------------------------
 
