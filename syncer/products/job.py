@@ -396,7 +396,9 @@ class ProductsRun:
             for sku, link in self.links.items()
             if sku in wanted and link["data"].get("unleashed_guid")
         }
-        found = self.ctx.unleashed.products_by_codes(codes, known_guids=guids)
+        found = self.ctx.unleashed.products_by_codes(
+            codes, known_guids=guids, catalogue_size=len(self.links)
+        )
         return list(found.values())
 
     def read(self) -> tuple[dict[Side, SideRead], set[str] | None]:
