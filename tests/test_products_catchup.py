@@ -108,6 +108,7 @@ def test_a_large_change_set_is_read_by_one_bulk_query_and_a_small_one_by_pages(
         changed = edit_catalogue(boxes, 3, save_all=save_all)
         assert len(changed) == 3
         boxes.shopify_server.clear_log()
+        boxes.unleashed_server.clear_log()
 
         result = sync(config)
 
@@ -121,6 +122,9 @@ def test_a_large_change_set_is_read_by_one_bulk_query_and_a_small_one_by_pages(
         downloads = boxes.shopify_server.requests("GET /_bulk/")
         if read_by == "bulk":
             assert (paged, bulk, len(downloads)) == (0, ["bulkOperationRunQuery"], 1)
+            # Unleashed: the changes since its cursor, then one page of the whole catalogue
+            # for every SKU to plan (cheaper than looking up hundreds of codes 50 at a time).
+            assert len(boxes.unleashed_server.requests("GET /Products")) == 2
         elif read_by == "pages":
             assert (bulk, downloads) == ([], [])
             assert paged >= 1
