@@ -253,6 +253,8 @@ query Products($query: String, $first: Int!, $after: String) {
 # cursor (aliased searches of the same connections), plus the variants of up to one batch of
 # SKUs the run already knows it needs (changed in Unleashed, held, mid-create). Further pages
 # of a connection are read with VARIANTS / PRODUCTS from its endCursor, only when needed.
+# `changedCount` (one point, no extra request) says how many products the search matches, so
+# a large change set (a catalogue import) can be read by a bulk query instead of pages.
 PRODUCT_CHANGES = (
     """
 query ProductChanges(
@@ -263,6 +265,7 @@ query ProductChanges(
     pageInfo { hasNextPage endCursor }
     nodes { ...VariantFields }
   }
+  changedCount: productsCount(query: $changed) { count precision }
   changedProducts: products(first: $productsFirst, query: $changed, sortKey: ID) {
     pageInfo { hasNextPage endCursor }
     nodes {
