@@ -42,42 +42,78 @@ def read_ahead(
     if depth < 1:
         yield from source
         return
-    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+    reader = ReadAhead(source, depth, name=name)
+    try:
+        yield from reader
+    finally:
+        reader.close()
 
-    def offer(entry: object) -> bool:
-        while not stop.is_set():
+
+class ReadAhead(Iterator[T]):
+    """`read_ahead` with its thread started at once rather than at the first item taken, so
+    one API is read while the caller's thread reads the other: a job that reads both sides
+    before planning takes about the longer of the two reads, not their sum.
+
+    Iterate it like `read_ahead`'s generator; `close()` (or leaving a `with` block) stops
+    the thread whether or not anything was taken, which a generator never started cannot.
+    """
+
+    def __init__(self, source: Iterator[T], depth: int, *, name: str = "read-ahead") -> None:
+        self._ready: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._finished = False
+        self._source = source
+        self._worker = threading.Thread(target=self._produce, name=name, daemon=True)
+        self._worker.start()
+
+    def _offer(self, entry: object) -> bool:
+        while not self._stop.is_set():
             try:
-                ready.put(entry, timeout=_POLL)
+                self._ready.put(entry, timeout=_POLL)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:
+    def _produce(self) -> None:
+        source = self._source
         try:
             for item in source:
-                if not offer(item):
+                if not self._offer(item):
                     return
         except BaseException as error:  # handed to the consumer, which re-raises it
-            offer(_Failed(error))
+            self._offer(_Failed(error))
             return
         finally:
             close = getattr(source, "close", None)
             if close is not None:
                 close()
-        offer(_DONE)
+        self._offer(_DONE)
 
-    worker = threading.Thread(target=produce, name=name, daemon=True)
-    worker.start()
-    try:
-        while True:
-            entry = ready.get()
-            if entry is _DONE:
-                return
-            if isinstance(entry, _Failed):
-                raise entry.error
-            yield cast(T, entry)
-    finally:
-        stop.set()
-        worker.join(timeout=5 * _POLL)
+    def __iter__(self) -> ReadAhead[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._finished:
+            raise StopIteration
+        entry = self._ready.get()
+        if entry is _DONE:
+            self._finished = True
+            raise StopIteration
+        if isinstance(entry, _Failed):
+            self._finished = True
+            self.close()
+            raise entry.error
+        return cast(T, entry)
+
+    def close(self) -> None:
+        """Stop the thread at its next item (its source closed there) and wait briefly."""
+        self._finished = True
+        self._stop.set()
+        self._worker.join(timeout=5 * _POLL)
+
+    def __enter__(self) -> ReadAhead[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

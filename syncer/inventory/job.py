@@ -66,6 +66,7 @@ import math
 import sys
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -106,6 +107,7 @@ from syncer.links import (
     STOCK_ITEM_LINK,
     STOCK_SEEN_LINK,
 )
+from syncer.readahead import ReadAhead
 from syncer.report import Item, RunReport
 from syncer.timeutil import iso
 
@@ -129,6 +131,9 @@ IN_FLIGHT_SKU_LIMIT = 4 * SKUS_PER_SEARCH
 ITEMS_PER_READ = 30  # ShopifyClient.inventory_levels_for_items under the cost limit
 LEVELS_PER_PAGE = 250
 LINKS_PER_WRITE = 1000  # link rows per put_links call, so no run builds them all at once
+# Bulk level lines a thread reading Shopify keeps ready while this thread reads Unleashed:
+# the operation's start, run and first lines overlap the StockOnHand pages.
+LEVELS_READ_AHEAD = 1000
 
 
 def run(ctx: Context, report: RunReport, options: Options) -> None:
@@ -166,14 +171,16 @@ class InventoryRun:
             self.resend_writes_in_doubt()
         cursors = parse_cursor(report.cursor_before, locations)
         full = {code for code in locations if self.options.full or code not in cursors}
-        rows, full_rows = self.read_stock(locations, cursors, full)
-        rows = self.add_retries(rows, locations, full)
-        rows = self.drop_settled(rows, full)
-        read_rows = list(rows)
+        ahead = self.levels_ahead(locations, full)
+        with ahead or nullcontext():
+            rows, full_rows = self.read_stock(locations, cursors, full)
+            rows = self.add_retries(rows, locations, full)
+            rows = self.drop_settled(rows, full)
+            read_rows = list(rows)
 
-        # Interned: the SKUs the stock rows hold already, not a second copy of each.
-        linked = {sys.intern(key) for key in self.store.link_keys(PRODUCT_LINK)}
-        view = self.read_shopify(locations, rows, full)
+            # Interned: the SKUs the stock rows hold already, not a second copy of each.
+            linked = {sys.intern(key) for key in self.store.link_keys(PRODUCT_LINK)}
+            view = self.read_shopify(locations, rows, full, ahead)
         unknown_items, rows = split_not_in_shopify(rows, view.carries, linked)
         # Plan once without in flight to learn which levels need it (keeping only that);
         # nothing to read when every level in scope is held (or nothing changed).
@@ -355,9 +362,31 @@ class InventoryRun:
 
     # -- Shopify levels ------------------------------------------------------------------------
 
+    def levels_ahead(
+        self, locations: Mapping[str, str], full: set[str]
+    ) -> ReadAhead[dict[str, Any]] | None:
+        """The bulk read of every level, started now in a thread, when every location is read
+        whole and the links already say the catalogue is large enough for one bulk
+        operation: nothing in that read waits on Unleashed's rows, so the two APIs are read
+        at once and the run waits for the longer read, not both. None otherwise (the way to
+        read Shopify then depends on what Unleashed lists)."""
+        if not locations or full != set(locations):
+            return None
+        known = max(self.store.count_links(STOCK_ITEM_LINK), self.store.count_links(PRODUCT_LINK))
+        if known < BULK_THRESHOLD:
+            return None
+        levels = self.ctx.shopify.bulk_inventory_levels(list(locations.values()))
+        return ReadAhead(levels, LEVELS_READ_AHEAD, name="shopify-levels")
+
     def read_shopify(
-        self, locations: Mapping[str, str], rows: Sequence[StockRow], full: set[str]
+        self,
+        locations: Mapping[str, str],
+        rows: Sequence[StockRow],
+        full: set[str],
+        ahead: Iterator[dict[str, Any]] | None = None,
     ) -> ShopifyView:
+        """Shopify's levels for the planner; `ahead`: the bulk read of every location's
+        levels, already running (`levels_ahead`)."""
         view = ShopifyView()
         paged: set[str] = set(full)
         scoped = sorted({r.sku for r in rows if r.warehouse_code not in full})
@@ -374,10 +403,10 @@ class InventoryRun:
                 paged.update(incremental)
         paged_gids = [locations[code] for code in locations if code in paged]
         large = max(len(rows), self.store.count_links(STOCK_ITEM_LINK)) >= BULK_THRESHOLD
-        if paged_gids and large:
+        if paged_gids and (large or ahead is not None):
             # One bulk operation reads every level of these locations in a few requests,
             # where paging would cost one request per 250 levels per location.
-            self.read_locations_bulk(paged_gids, view)
+            self.read_locations_bulk(paged_gids, view, ahead)
         else:
             for gid in paged_gids:
                 self.read_location(gid, view)
@@ -393,12 +422,19 @@ class InventoryRun:
             self.read_items(missing, {}, [locations[c] for c in paged], view)
         return view
 
-    def read_locations_bulk(self, location_gids: Sequence[str], view: ShopifyView) -> None:
-        """Every level of these locations through one bulk operation (large catalogues);
-        where bulk operations are refused (a token without access to them), by pages."""
+    def read_locations_bulk(
+        self,
+        location_gids: Sequence[str],
+        view: ShopifyView,
+        levels: Iterator[dict[str, Any]] | None = None,
+    ) -> None:
+        """Every level of these locations through one bulk operation (large catalogues), or
+        `levels` when that read is already running; where bulk operations are refused (a
+        token without access to them), by pages."""
         before = view.added
         try:
-            levels = self.ctx.shopify.bulk_inventory_levels(location_gids)
+            if levels is None:
+                levels = self.ctx.shopify.bulk_inventory_levels(location_gids)
             self.take_levels(levels, view, "Reading Shopify levels (bulk operation)")
         except DataError as exc:
             if view.added != before:

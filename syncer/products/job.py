@@ -42,7 +42,7 @@ from decimal import Decimal
 from typing import Any
 
 from syncer.connectors.shopify import SKUS_PER_QUERY
-from syncer.connectors.unleashed import parse_date
+from syncer.connectors.unleashed import GUIDS_PER_REQUEST, parse_date
 from syncer.engine import Context, Options, shop_key
 from syncer.errors import DataError, SafetyStop
 from syncer.links import PRODUCT_LINK
@@ -55,6 +55,7 @@ from syncer.products.projection import (
     from_unleashed,
 )
 from syncer.products.writers import ShopifyWriter, UnleashedWriter, guard_target
+from syncer.readahead import ReadAhead
 from syncer.report import Item, RunReport
 from syncer.timeutil import iso, parse_iso
 
@@ -85,6 +86,10 @@ CHANGES_BULK_THRESHOLD = 250
 # Links are stored in batches of this many rows, so their JSON is never all in memory at once
 # (a batch's rows and their JSON coexist: ~1.6 KB a row; 250 keeps that well under 1 MB).
 LINKS_PER_WRITE = 250
+# Shopify variants a thread reading the catalogue keeps ready while this thread reads
+# Unleashed: enough to hold the bulk read's first lines, so the operation's start, run and
+# download overlap Unleashed's pages, without holding a whole catalogue of raw variants.
+VARIANTS_READ_AHEAD = 500
 
 
 def run(ctx: Context, report: RunReport, options: Options) -> None:
@@ -340,21 +345,20 @@ class ProductsRun:
         found = self.ctx.shopify.variants_by_skus(skus)
         return [variant for sku in skus for variant in found.get(sku, [])]
 
-    def all_shopify_variants(
-        self, expected: int, *, sees_all: bool = False
-    ) -> Iterator[dict[str, Any]]:
+    def all_shopify_variants(self, expected: int) -> Iterator[dict[str, Any]]:
         """Every Shopify variant: one bulk query when about `expected` (what the other side
         or the links say) is large, pages otherwise. Where bulk operations are refused
         (a token without access to them), the pages serve instead."""
         if max(expected, len(self.links)) < SHOPIFY_BULK_THRESHOLD:
             yield from self.ctx.shopify.iter_variants(None)
             return
-        yield from self.bulk_shopify_variants(sees_all=sees_all)
+        yield from self.bulk_shopify_variants()
 
-    def bulk_shopify_variants(self, *, sees_all: bool = False) -> Iterator[dict[str, Any]]:
+    def bulk_shopify_variants(self) -> Iterator[dict[str, Any]]:
         """Every Shopify variant by one bulk query, or by pages where bulk operations are
-        refused (a token without access to them). `sees_all`: the run plans every change the
-        read shows, so once read to its end the bulk read's start bounds the next search."""
+        refused (a token without access to them). Only reads, so it may run in a thread; a
+        caller that plans every change the read shows calls `note_bulk_read` once it has
+        read to the end."""
         shopify = self.ctx.shopify
         started = False
         try:
@@ -366,9 +370,11 @@ class ProductsRun:
                 raise
             log.warning("bulk read of the Shopify catalogue refused (%s); reading pages", exc)
             yield from shopify.iter_variants(None)
-            return
-        if sees_all:
-            self.bulk_read_at = later(self.bulk_read_at, shopify_stamp(shopify.bulk_read_at))
+
+    def note_bulk_read(self) -> None:
+        """After a whole-catalogue read whose every change this run plans: the bulk query's
+        start (when one ran) bounds the next search, as everything older was seen whole."""
+        self.bulk_read_at = later(self.bulk_read_at, shopify_stamp(self.ctx.shopify.bulk_read_at))
 
     def unleashed_by_codes(self, codes: Sequence[str]) -> list[dict[str, Any]]:
         if not codes:
@@ -391,17 +397,27 @@ class ProductsRun:
         whole = self.options.full or any(side not in cursors for side in SIDES)
         reads: dict[Side, SideRead] = {side: SideRead() for side in SIDES}
         if whole:
-            progress.start("Reading the Unleashed catalogue")
-            before = ctx.unleashed.server_time
-            products = self.newest_unleashed(ctx.unleashed.iter_products(include_obsolete=True))
-            reads["unleashed"] = SideRead(self.project_unleashed(products), full=True)
-            self.unleashed_read_at(before)
-            progress.done()
-            progress.start("Reading the Shopify catalogue")
-            expected = len(reads["unleashed"].records)
-            variants = self.newest_shopify(self.all_shopify_variants(expected, sees_all=True))
-            reads["shopify"] = SideRead(self.project_shopify(variants), full=True)
-            progress.done()
+            # With enough links to know the bulk query is the way, Shopify's catalogue is
+            # read in a thread meanwhile; otherwise Unleashed's size picks the way first.
+            bulk_known = len(self.links) >= SHOPIFY_BULK_THRESHOLD
+            with ReadAhead(
+                self.bulk_shopify_variants() if bulk_known else iter(()),
+                VARIANTS_READ_AHEAD,
+                name="shopify-catalogue",
+            ) as ahead:
+                progress.start("Reading the Unleashed catalogue")
+                before = ctx.unleashed.server_time
+                products = self.newest_unleashed(ctx.unleashed.iter_products(include_obsolete=True))
+                reads["unleashed"] = SideRead(self.project_unleashed(products), full=True)
+                self.unleashed_read_at(before)
+                progress.done()
+                progress.start("Reading the Shopify catalogue")
+                expected = len(reads["unleashed"].records)
+                source = ahead if bulk_known else self.all_shopify_variants(expected)
+                variants = self.newest_shopify(source)
+                reads["shopify"] = SideRead(self.project_shopify(variants), full=True)
+                self.note_bulk_read()
+                progress.done()
             return reads, None
         return self.read_changes(cursors), self.scope
 
@@ -430,6 +446,7 @@ class ProductsRun:
             stamp_query, first_batch, bulk_above=CHANGES_BULK_THRESHOLD
         )
         catalogue: list[dict[str, Any]] | None = None
+        scanned: dict[str, dict[str, Any]] | None = None
         if changes.complete:
             shopify_scope = self.shopify_changed_skus(changes.variants, changes.products)
         else:
@@ -438,7 +455,9 @@ class ProductsRun:
                 changes.changed_count,
                 iso(since),
             )
-            shopify_scope, catalogue = self.changed_in_catalogue(since, set(known))
+            shopify_scope, catalogue, scanned = self.changed_in_catalogue_and_unleashed(
+                since, set(known), changes.changed_count
+            )
         shopify_scope -= self.excluded
         progress.done()
 
@@ -452,12 +471,38 @@ class ProductsRun:
             variants = [v for sku in first_batch for v in changes.sku_variants.get(sku, [])]
             variants += self.shopify_by_skus(sorted((set(rest) | shopify_scope) - looked_up))
         have = {r.sku for r in unleashed_records if r.sku}
-        unleashed_records += self.project_unleashed(self.unleashed_by_codes(sorted(scope - have)))
+        missing = sorted(scope - have)
+        if scanned is not None:
+            found = [scanned[code] for code in missing if code in scanned]
+        else:
+            found = self.unleashed_by_codes(missing)
+        unleashed_records += self.project_unleashed(found)
         progress.done()
         return {
             "unleashed": SideRead(unleashed_records),
             "shopify": SideRead(self.project_shopify(variants)),
         }
+
+    def changed_in_catalogue_and_unleashed(
+        self, since: datetime, wanted: set[str], changed_count: int
+    ) -> tuple[set[str], list[dict[str, Any]], dict[str, dict[str, Any]] | None]:
+        """`changed_in_catalogue`, plus the Unleashed products of every SKU to plan when
+        Shopify's count of changed products alone makes one paged scan of the Unleashed
+        catalogue cheaper than looking them up (a catalogue import): that scan, which the
+        look-up would have been, then runs in a thread while the bulk query runs and is read,
+        so the run waits for the longer of the two, not both. None: no scan ran; look the
+        records up once the scope is known."""
+        unleashed = self.ctx.unleashed
+        lookups = -(-changed_count // GUIDS_PER_REQUEST)
+        if unleashed.product_scan_calls(len(self.links)) >= lookups:
+            skus, kept = self.changed_in_catalogue(since, wanted)
+            return skus, kept, None
+        products = unleashed.iter_products(include_obsolete=True)
+        with ReadAhead(products, unleashed.page_size, name="unleashed-catalogue") as scan:
+            skus, kept = self.changed_in_catalogue(since, wanted)
+            codes = wanted | skus
+            found = {str(p["ProductCode"]): p for p in scan if p.get("ProductCode") in codes}
+        return skus, kept, found
 
     def changed_in_catalogue(
         self, since: datetime, wanted: set[str]
@@ -471,7 +516,7 @@ class ProductsRun:
         kept: list[dict[str, Any]] = []
         passed: set[str] = set()  # SKUs with a variant not kept
         missed: set[str] = set()  # ... that later turned out changed (a duplicate SKU)
-        for variant in self.bulk_shopify_variants(sees_all=True):
+        for variant in self.bulk_shopify_variants():
             stamp = variant.get("updatedAt")
             product_stamp = (variant.get("product") or {}).get("updatedAt")
             changed = False
@@ -490,6 +535,7 @@ class ProductsRun:
                 kept.append(variant)
             else:
                 passed.add(str(sku))
+        self.note_bulk_read()
         if missed:
             kept = [v for v in kept if v.get("sku") not in missed]
             kept += self.shopify_by_skus(sorted(missed))
