@@ -568,3 +568,31 @@ def test_a_refused_bulk_read_of_levels_falls_back_to_pages(
     pages = [r for r in sandboxes.shopify_server.requests() if "inventoryLevels(" in r.body]
     assert pages, "levels were read by pages"
     assert sandboxes.shopify.written("inventorySetQuantities")
+
+
+def test_a_full_read_with_a_large_linked_catalogue_reads_both_apis_at_once(
+    sandboxes: Sandboxes, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the links say the bulk operation is the way, every level of a full run is read
+    in a thread while Unleashed's (here slow) StockOnHand pages are read: the bulk query
+    starts before Unleashed's first page is back. The second run plans as the first did."""
+    from syncer.inventory import job
+
+    monkeypatch.setattr(job, "BULK_THRESHOLD", 1)
+    first = sync(config, "inventory", "--full")  # no links yet: Unleashed first, then Shopify
+    assert first.exit_code == 0, first.output
+    sandboxes.shopify_server.clear_log()
+    sandboxes.unleashed_server.clear_log()
+    sandboxes.unleashed_server.faults.add(Fault("slow", "StockOnHand", count=10, delay=0.5))
+
+    result = sync(config, "inventory", "--full")
+
+    assert result.exit_code == 0, result.output
+    first_page = sandboxes.unleashed_server.requests("StockOnHand")[0]
+    (started,) = sandboxes.shopify_server.requests("bulkOperationRunQuery")
+    assert started.at < first_page.at
+    assert len(sandboxes.shopify_server.requests("GET /_bulk/")) == 1
+    run, items = last_items(config)
+    assert (run["status"], run["failed"]) == ("ok", 0)
+    assert items
+    assert [k for k, i in items.items() if i["action"] == "update"] == []

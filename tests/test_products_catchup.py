@@ -178,3 +178,34 @@ def test_the_bulk_read_time_is_written_only_beside_a_side() -> None:
     text = write_cursor({"shopify": moment, "unleashed": moment}, read_at=read_at)
     assert read_bulk_read_at(text) == read_at
     assert write_cursor({"shopify": None, "unleashed": None}, read_at=read_at) is None
+
+
+def test_after_an_import_the_unleashed_scan_runs_while_the_bulk_query_does(
+    sandbox_env: Any, tmp_path: Path
+) -> None:
+    """A change set large enough for the bulk query is also large enough that one scan of
+    the Unleashed catalogue is the cheaper look-up: the scan runs in a thread while Shopify's
+    (here slow) bulk query starts, runs and downloads, instead of after it. Same requests
+    and the same result as one after the other."""
+    from syncer.sandbox.common import Fault
+
+    boxes, config = linked_sandboxes(tmp_path, CHANGES_BULK_THRESHOLD + 40)
+    with boxes:
+        changed = edit_catalogue(boxes, 3, save_all=True)
+        boxes.shopify_server.clear_log()
+        boxes.unleashed_server.clear_log()
+        boxes.shopify_server.faults.add(Fault("slow", "", count=100, delay=0.3))
+
+        result = sync(config)
+
+        assert result.exit_code == 0, result.output
+        changes_read, scan = boxes.unleashed_server.requests("GET /Products")
+        assert "modifiedSince" in changes_read.query
+        assert "modifiedSince" not in scan.query
+        (started,) = boxes.shopify_server.requests("bulkOperationRunQuery")
+        (download,) = boxes.shopify_server.requests("GET /_bulk/")
+        assert changes_read.at < started.at
+        assert scan.at < started.at < download.at
+        run, items = last_items(config)
+        assert {i["key"] for i in items if i["action"] == "update"} == set(changed)
+        assert run["failed"] == run["held"] == run["created"] == 0

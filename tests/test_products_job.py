@@ -556,3 +556,41 @@ def test_an_unset_price_tier_holds_the_product_and_no_price_reaches_shopify(
     sandboxes.unleashed.update_product("P00004", SellPriceTier1={"Name": "RRP", "Value": "21.5000"})
     assert sync(config).exit_code == 1  # NEW-TIER is still held
     assert sandboxes.shopify.variant_for("P00004").price == Decimal("24.73")
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["bulk", "bulk-refused"])
+def test_a_full_read_with_a_large_linked_catalogue_reads_shopify_while_unleashed_answers(
+    sandboxes: Any, setup: Any, monkeypatch: pytest.MonkeyPatch, refused: bool
+) -> None:
+    """Once the links say the bulk query is the way, Shopify's catalogue is read in a thread
+    while Unleashed answers: its bulk query starts before Unleashed's first (slow) page is
+    back. Refused bulk operations still fall back to pages, and the result is the same."""
+    from syncer.connectors.shopify import ShopifyClient
+    from syncer.errors import DataError
+    from syncer.products import job
+
+    monkeypatch.setattr(job, "SHOPIFY_BULK_THRESHOLD", 1)
+    config = setup("unleashed")  # links every SKU
+    if refused:
+
+        def refuse(self: Any) -> Any:
+            raise DataError("shopify refused bulkOperationRunQuery (ACCESS_DENIED)", api="shopify")
+            yield  # a generator, like the real one
+
+        monkeypatch.setattr(ShopifyClient, "bulk_variants", refuse)
+    sandboxes.shopify_server.clear_log()
+    sandboxes.unleashed_server.clear_log()
+    sandboxes.unleashed_server.faults.add(Fault("slow", "GET /Products", count=10, delay=0.5))
+
+    result = sync(config, "--full")
+
+    assert result.exit_code == 0, result.output
+    first_page = sandboxes.unleashed_server.requests("GET /Products")[0]
+    if refused:
+        shopify_first = sandboxes.shopify_server.requests("productVariants")[0]
+    else:
+        shopify_first = sandboxes.shopify_server.requests("bulkOperationRunQuery")[0]
+        assert len(sandboxes.shopify_server.requests("GET /_bulk/")) == 1
+    assert shopify_first.at < first_page.at
+    run, _ = last_run(config)
+    assert (run["status"], run["updated"], run["created"], run["failed"]) == ("ok", 0, 0, 0)
