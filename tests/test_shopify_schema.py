@@ -81,6 +81,39 @@ def test_client_cost_estimate_matches_the_sandbox(name, document):
     assert estimate_cost(document, SIZES) == sandbox_cost
 
 
+@pytest.mark.parametrize(("name", "document"), DOCUMENTS, ids=[n for n, _ in DOCUMENTS])
+@pytest.mark.parametrize(("first", "ids"), [(1, 1), (2, 2), (50, 30), (250, 250)])
+def test_the_client_parser_costs_every_size_as_the_sandbox_does(name, document, first, ids):
+    """The client reads documents with its own small parser (no graphql import at start-up);
+    the sandbox's calculator is built on the graphql library: both agree at every size."""
+    sizes = {**SIZES, "first": first, "ids": ["gid://shopify/Order/1"] * ids}
+    app = ShopifySandbox()
+    parsed = parse(document)
+    operation = next(d for d in parsed.definitions if d.kind == "operation_definition")
+    fragments = {d.name.value: d for d in parsed.definitions if d.kind == "fragment_definition"}
+    root = (
+        app.schema.mutation_type
+        if operation.operation.value == "mutation"
+        else app.schema.query_type
+    )
+    expected = CostCalculator(app.schema, fragments, sizes).requested(root, operation.selection_set)
+    assert estimate_cost(document, sizes) == expected
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "query { shop { name } ",
+        "query { shop { name } } garbage",
+        'query { a(x: "unterminated) { b } }',
+        "query { a(first: ) { b } }",
+    ],
+)
+def test_the_client_parser_refuses_what_it_cannot_read(document):
+    with pytest.raises(ValueError, match="GraphQL"):
+        estimate_cost(document)
+
+
 @pytest.mark.parametrize(
     ("document", "size_variable", "variables"),
     [

@@ -4,27 +4,214 @@ Shopify refuses a query whose requested cost exceeds 1,000 points, and a client 
 the cost can pace itself against the cost bucket instead of meeting THROTTLED. The client
 uses `estimate_cost` to pace every request and `fit_size` to pick the largest page (or id
 list) that stays under the limit.
+
+The documents are read by the small parser below, not by the `graphql` library: costing needs
+only fields, arguments, fragments and selection sets, and importing that library would be a
+third of the CLI's start-up CPU on every run. Unknown syntax raises ValueError rather than
+being costed wrongly; every document the client sends is checked against the sandbox's cost
+calculator (built on the library) by the tests.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from typing import Any
-
-from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationDefinitionNode
-from graphql import parse as parse_graphql
 
 MAX_QUERY_COST = 1000
 MAX_PAGE_SIZE = 250
 CONNECTION_OVERHEAD = 2
 MUTATION_COST = 10
 
-_parsed: dict[str, Any] = {}
+# GraphQL's lexical tokens; commas, whitespace and comments are ignored.
+_TOKEN = re.compile(
+    r"""
+    (?P<skip>[\s,\ufeff]+|\#[^\n\r]*)
+  | (?P<block>\"\"\"(?:\\\"\"\"|[^"]|"(?!""))*\"\"\")
+  | (?P<string>"(?:\\.|[^"\\\n\r])*")
+  | (?P<spread>\.\.\.)
+  | (?P<punct>[!$&()\[\]{}:=@|])
+  | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<name>[_A-Za-z][_0-9A-Za-z]*)
+    """,
+    re.VERBOSE,
+)
 
 
-def _document(text: str) -> Any:
+@dataclass
+class _Field:
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    selections: list[Any] | None = None  # None: a leaf
+
+
+@dataclass
+class _Inline:
+    selections: list[Any]
+
+
+@dataclass
+class _Spread:
+    name: str
+
+
+@dataclass
+class _Variable:
+    name: str
+
+
+@dataclass
+class _Document:
+    operations: list[tuple[str, list[Any]]]  # (query | mutation | subscription, selections)
+    fragments: dict[str, list[Any]]
+
+
+class _Parser:
+    """Recursive descent over the executable part of GraphQL: operations, fragments,
+    selections, arguments, values and directives (read and ignored)."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens: list[tuple[str, str]] = []
+        at = 0
+        while at < len(text):
+            match = _TOKEN.match(text, at)
+            if match is None:
+                raise ValueError(f"unexpected {text[at : at + 20]!r} in a GraphQL document")
+            kind = str(match.lastgroup)
+            if kind != "skip":
+                self.tokens.append((kind, match.group()))
+            at = match.end()
+        self.at = 0
+
+    def peek(self) -> str:
+        return self.tokens[self.at][1] if self.at < len(self.tokens) else ""
+
+    def take(self, expected: str | None = None) -> tuple[str, str]:
+        if self.at >= len(self.tokens):
+            raise ValueError("a GraphQL document ends early")
+        token = self.tokens[self.at]
+        if expected is not None and token[1] != expected:
+            raise ValueError(f"expected {expected!r} in a GraphQL document, got {token[1]!r}")
+        self.at += 1
+        return token
+
+    def name(self) -> str:
+        kind, text = self.take()
+        if kind != "name":
+            raise ValueError(f"expected a name in a GraphQL document, got {text!r}")
+        return text
+
+    def document(self) -> _Document:
+        operations: list[tuple[str, list[Any]]] = []
+        fragments: dict[str, list[Any]] = {}
+        while self.at < len(self.tokens):
+            if self.peek() == "{":
+                operations.append(("query", self.selection_set()))
+                continue
+            keyword = self.name()
+            if keyword == "fragment":
+                fragment = self.name()
+                self.take("on")
+                self.name()
+                self.directives()
+                fragments[fragment] = self.selection_set()
+            elif keyword in ("query", "mutation", "subscription"):
+                if self.tokens[self.at][0] == "name":
+                    self.name()
+                if self.peek() == "(":
+                    self.skip_group("(", ")")
+                self.directives()
+                operations.append((keyword, self.selection_set()))
+            else:
+                raise ValueError(f"unexpected {keyword!r} in a GraphQL document")
+        return _Document(operations, fragments)
+
+    def skip_group(self, opening: str, closing: str) -> None:
+        depth = 0
+        while True:
+            _, text = self.take()
+            depth += (text == opening) - (text == closing)
+            if depth == 0:
+                return
+
+    def directives(self) -> None:
+        while self.peek() == "@":
+            self.take("@")
+            self.name()
+            if self.peek() == "(":
+                self.arguments()
+
+    def selection_set(self) -> list[Any]:
+        self.take("{")
+        selections: list[Any] = []
+        while self.peek() != "}":
+            selections.append(self.selection())
+        self.take("}")
+        return selections
+
+    def selection(self) -> Any:
+        if self.peek() == "...":
+            self.take("...")
+            if self.peek() == "on":
+                self.take("on")
+                self.name()
+            elif self.peek() not in ("@", "{"):
+                spread = _Spread(self.name())
+                self.directives()
+                return spread
+            self.directives()
+            return _Inline(self.selection_set())
+        name = self.name()
+        if self.peek() == ":":  # an alias: the field is the name after it
+            self.take(":")
+            name = self.name()
+        arguments = self.arguments() if self.peek() == "(" else {}
+        self.directives()
+        selections = self.selection_set() if self.peek() == "{" else None
+        return _Field(name, arguments, selections)
+
+    def arguments(self) -> dict[str, Any]:
+        self.take("(")
+        arguments: dict[str, Any] = {}
+        while self.peek() != ")":
+            name = self.name()
+            self.take(":")
+            arguments[name] = self.value()
+        self.take(")")
+        return arguments
+
+    def value(self) -> Any:
+        kind, text = self.take()
+        if text == "$":
+            return _Variable(self.name())
+        if text == "[":
+            values = []
+            while self.peek() != "]":
+                values.append(self.value())
+            self.take("]")
+            return values
+        if text == "{":
+            fields = {}
+            while self.peek() != "}":
+                name = self.name()
+                self.take(":")
+                fields[name] = self.value()
+            self.take("}")
+            return fields
+        if kind == "number":
+            return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
+        if kind in ("string", "block", "name"):
+            return text
+        raise ValueError(f"unexpected {text!r} as a GraphQL value")
+
+
+_parsed: dict[str, _Document] = {}
+
+
+def _document(text: str) -> _Document:
     document = _parsed.get(text)
     if document is None:
-        document = _parsed[text] = parse_graphql(text)
+        document = _parsed[text] = _Parser(text).document()
     return document
 
 
@@ -37,72 +224,65 @@ def estimate_cost(document: str, variables: dict[str, Any] | None = None) -> int
     """
     variables = variables or {}
     parsed = _document(document)
-    fragments = {d.name.value: d for d in parsed.definitions if hasattr(d, "type_condition")}
+    fragments = parsed.fragments
 
     def value(node: Any) -> Any:
-        if node.kind == "variable":
-            return variables.get(node.name.value)
-        if node.kind == "int_value":
-            return int(node.value)
-        if node.kind == "list_value":
-            return [value(v) for v in node.values]
-        return getattr(node, "value", None)
+        if isinstance(node, _Variable):
+            return variables.get(node.name)
+        if isinstance(node, list):
+            return [value(v) for v in node]
+        return node
 
-    def arg(field: FieldNode, name: str) -> Any:
-        for item in field.arguments or ():
-            if item.name.value == name:
-                return value(item.value)
-        return None
+    def arg(item: _Field, name: str) -> Any:
+        return value(item.arguments[name]) if name in item.arguments else None
 
-    def selection_cost(selection_set: Any) -> int:
-        if selection_set is None:
+    def selection_cost(selections: list[Any] | None) -> int:
+        if selections is None:
             return 0
         total = 0
         alternatives = []
-        for item in selection_set.selections:
-            if isinstance(item, FieldNode):
+        for item in selections:
+            if isinstance(item, _Field):
                 total += field_cost(item)
-            elif isinstance(item, InlineFragmentNode):
-                alternatives.append(selection_cost(item.selection_set))
-            elif isinstance(item, FragmentSpreadNode):
-                total += selection_cost(fragments[item.name.value].selection_set)
+            elif isinstance(item, _Inline):
+                alternatives.append(selection_cost(item.selections))
+            elif isinstance(item, _Spread):
+                total += selection_cost(fragments[item.name])
         return total + (max(alternatives) if alternatives else 0)
 
-    def connection_child(field: FieldNode) -> int:
+    def connection_child(item: _Field) -> int:
         best = 0
-        for item in field.selection_set.selections if field.selection_set else ():
-            if isinstance(item, FieldNode) and item.name.value == "nodes":
-                best = max(best, 1 + selection_cost(item.selection_set))
-            elif isinstance(item, FieldNode) and item.name.value == "edges":
-                for inner in item.selection_set.selections if item.selection_set else ():
-                    if isinstance(inner, FieldNode) and inner.name.value == "node":
-                        best = max(best, 1 + selection_cost(inner.selection_set))
+        for child in item.selections or ():
+            if isinstance(child, _Field) and child.name == "nodes":
+                best = max(best, 1 + selection_cost(child.selections))
+            elif isinstance(child, _Field) and child.name == "edges":
+                for inner in child.selections or ():
+                    if isinstance(inner, _Field) and inner.name == "node":
+                        best = max(best, 1 + selection_cost(inner.selections))
         return best
 
-    def field_cost(field: FieldNode) -> int:
-        if field.selection_set is None or field.name.value.startswith("__"):
+    def field_cost(item: _Field) -> int:
+        if item.selections is None or item.name.startswith("__"):
             return 0
-        first = arg(field, "first")
-        names = {s.name.value for s in field.selection_set.selections if isinstance(s, FieldNode)}
+        first = arg(item, "first")
+        names = {s.name for s in item.selections if isinstance(s, _Field)}
         if names & {"nodes", "edges", "pageInfo"}:
             # A connection without `first` only appears in bulk queries, which are not
             # costed per node; it is counted as the sandbox counts it (overhead only).
-            return CONNECTION_OVERHEAD + int(first or 0) * connection_child(field)
+            return CONNECTION_OVERHEAD + int(first or 0) * connection_child(item)
         if first is not None:
-            return int(first) * (1 + selection_cost(field.selection_set))
-        return 1 + selection_cost(field.selection_set)
+            return int(first) * (1 + selection_cost(item.selections))
+        return 1 + selection_cost(item.selections)
 
     total = 0
-    for definition in parsed.definitions:
-        if not isinstance(definition, OperationDefinitionNode):
-            continue
-        for item in definition.selection_set.selections:
-            if not isinstance(item, FieldNode):
+    for operation, selections in parsed.operations:
+        for item in selections:
+            if not isinstance(item, _Field):
                 continue
-            if definition.operation.value == "mutation":
+            if operation == "mutation":
                 total += MUTATION_COST
-            elif item.name.value == "nodes" and arg(item, "ids") is not None:
-                total += len(arg(item, "ids")) * (1 + selection_cost(item.selection_set))
+            elif item.name == "nodes" and arg(item, "ids") is not None:
+                total += len(arg(item, "ids")) * (1 + selection_cost(item.selections))
             else:
                 total += field_cost(item)
     return total
