@@ -15,14 +15,12 @@ import sys
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from syncer import __version__, render
-from syncer.alerts import Notifier
 from syncer.config import Config, load_config
 from syncer.engine import Context, JobFunction, Options, run_job
 from syncer.errors import SyncerError, UsageError
@@ -30,6 +28,9 @@ from syncer.http import Redactor
 from syncer.jobs import enabled, job_function
 from syncer.report import JOBS
 from syncer.store import Store
+
+if TYPE_CHECKING:
+    from syncer.alerts import Notifier
 
 log = logging.getLogger("syncer")
 
@@ -59,6 +60,8 @@ class State:
 
     def notifier(self) -> Notifier:
         if self._notifier is None:
+            from syncer.alerts import Notifier  # only the commands that alert load it
+
             self._notifier = Notifier(self.config())
         return self._notifier
 
@@ -498,6 +501,8 @@ def init(path: str, force: bool) -> None:
     target = Path(path)
     if target.exists() and not force:
         raise UsageError(f"{target} already exists; pass --force to overwrite it")
+    from importlib import resources
+
     text = resources.files("syncer").joinpath("config.example.yaml").read_text(encoding="utf-8")
     target.write_text(text, encoding="utf-8")
     click.echo(

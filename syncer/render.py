@@ -1,6 +1,8 @@
 """Every view a person sees: the only module that imports rich.
 
 Each function takes a `Console`, so tests pass `Console(file=StringIO())` and read the text.
+Tables and progress bars are imported by the views that draw them: a scheduled sync prints
+summary lines to a pipe and needs neither, and every run pays the import in start-up CPU.
 """
 
 from __future__ import annotations
@@ -9,15 +11,15 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgressBar
-from rich.table import Table
 
 from syncer.report import RunReport
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgressBar
 
 log = logging.getLogger("syncer")
 
@@ -126,6 +128,8 @@ def _summary(detail: Mapping[str, Any], keys: Iterable[str]) -> str:
 
 def plan_table(console: Console, report: RunReport, *, show_unchanged: bool = False) -> None:
     """The planned changes of a run as field-level diffs (what --dry-run prints)."""
+    from rich.table import Table
+
     title = f"{report.job}: {'planned' if report.dry_run else 'applied'} changes"
     items = [i for i in report.items if show_unchanged or i.action != "unchanged"]
     if not items:
@@ -197,6 +201,8 @@ RUNS_TABLE_WIDTH = 150  # the runs table's columns fit whole from this console w
 
 
 def runs_table(console: Console, runs: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
     if not runs:
         console.print("No runs recorded yet: try `syncer sync all --dry-run`.")
         return
@@ -256,6 +262,8 @@ def _status_style(run: dict[str, Any]) -> str:
 
 
 def run_detail(console: Console, run: dict[str, Any], items: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
     console.print(
         f"[bold]Run #{run['id']}[/bold] {run['job']} {run['status']}"
         f"{' (dry run)' if run['dry_run'] else ''}, {run['started_at']} -> {run['finished_at']}"
@@ -293,6 +301,8 @@ def run_detail(console: Console, run: dict[str, Any], items: list[dict[str, Any]
 
 
 def status_view(console: Console, status: dict[str, Any]) -> None:
+    from rich.table import Table
+
     table = Table(title="Jobs")
     for column in ("job", "cursor", "last run", "result", "finished", "held", "failed"):
         table.add_column(column)
@@ -360,6 +370,9 @@ class ConsoleProgress:
         self.done()
         self._name, self._count = task, 0
         if self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as RichProgressBar
+
             self._bar = RichProgressBar(
                 TextColumn("{task.description}"),
                 BarColumn(),

@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from syncer.errors import ConfigError, LockHeld, Problem
 from syncer.report import RunReport
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def _create_tables(db: sqlite_utils.Database) -> None:
@@ -169,6 +170,10 @@ class Store:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        # Imported here, where a state file is opened: commands that open none (help, init)
+        # start without it.
+        import sqlite_utils
+
         self.db = sqlite_utils.Database(conn)
         self.conn = conn
         self._links = self.db.table("links")
