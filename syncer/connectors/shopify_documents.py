@@ -68,7 +68,7 @@ fragment OrderFields on Order {{
 
 _VARIANT_FRAGMENT = """
 fragment VariantFields on ProductVariant {
-  id title sku barcode price position updatedAt
+  id title sku barcode price position updatedAt requiresComponents
   product {
     id title handle descriptionHtml productType status updatedAt variantsCount { count }
   }
@@ -258,7 +258,7 @@ query LocationInventoryLevels($id: ID!, $first: Int!, $after: String) {
       pageInfo { hasNextPage endCursor }
       nodes {
         id updatedAt
-        item { id sku tracked }
+        item { id sku tracked variant { requiresComponents } }
         quantities(names: ["available", "on_hand", "committed"]) { name quantity }
       }
     }
@@ -271,6 +271,7 @@ query ItemInventoryLevels($ids: [ID!]!, $levelsFirst: Int!) {
   nodes(ids: $ids) {
     ... on InventoryItem {
       id sku tracked
+      variant { requiresComponents }
       inventoryLevels(first: $levelsFirst) {
         pageInfo { hasNextPage endCursor }
         nodes {
@@ -459,7 +460,7 @@ BULK_INVENTORY_LEVELS = """
           edges {
             node {
               id updatedAt
-              item { id sku tracked }
+              item { id sku tracked variant { requiresComponents } }
               location { id }
               quantities(names: ["available", "on_hand", "committed"]) { name quantity }
             }

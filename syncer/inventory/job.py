@@ -70,7 +70,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from syncer.connectors.shopify import chunks, sku_query
+from syncer.connectors.shopify import chunks, requires_components, sku_query
 from syncer.engine import Context, Options
 from syncer.errors import ConfigError, DataError, Problem, SafetyStop
 from syncer.inventory.locations import resolve_locations
@@ -86,6 +86,8 @@ from syncer.inventory.planner import (
     in_flight_lines,
     mutation_input,
     plan_inventory,
+    refusal_message,
+    refused_rows,
     safety_check,
     sent_order_statuses,
     split_not_in_shopify,
@@ -120,8 +122,11 @@ SKUS_PER_SEARCH = 50  # ShopifyClient.variants_by_skus; also `sku:` terms per or
 # Up to this many SKUs, in flight is read with `sku:` order searches (4 searches, each
 # usually one page); beyond it one listing of every open order costs fewer requests.
 IN_FLIGHT_SKU_LIMIT = 4 * SKUS_PER_SEARCH
-ITEMS_PER_READ = 30  # ShopifyClient.inventory_levels_for_items under the cost limit
-LEVELS_PER_PAGE = 250
+# Items per ShopifyClient.inventory_levels_for_items call and levels per location page under
+# the 1,000-point cost limit, each level carrying its variant's `requiresComponents` (one
+# object more per level than the bare level: 249 a page, not 250).
+ITEMS_PER_READ = 29
+LEVELS_PER_PAGE = 249
 LINKS_PER_WRITE = 1000  # link rows per put_links call, so no run builds them all at once
 
 
@@ -430,6 +435,7 @@ class InventoryRun:
                 str((level.get("location") or {}).get("id") or location_gid),
                 level.get("available"),
                 item.get("tracked"),
+                requires_components(item),
             )
             view.add(sku, row)
             known = items_by_sku.setdefault(sku, row.inventory_item_id)
@@ -465,6 +471,7 @@ class InventoryRun:
         """Levels of these SKUs at these locations via their inventory items, in batches."""
         shopify = self.ctx.shopify
         items_by_sku: dict[str, list[str]] = {sku: [item] for sku, item in cached.items()}
+        bundles: set[str] = set()  # inventory items of bundle parents
 
         def resolve(wanted: Sequence[str]) -> None:
             if not wanted:
@@ -476,6 +483,11 @@ class InventoryRun:
                     for v in variants.get(sku, [])
                     if v.get("inventoryItem")
                 ]
+                bundles.update(
+                    str(v["inventoryItem"]["id"])
+                    for v in variants.get(sku, [])
+                    if v.get("inventoryItem") and requires_components(v)
+                )
 
         resolve([s for s in skus if s not in cached])
         levels = self._item_levels(items_by_sku, location_gids)
@@ -493,15 +505,16 @@ class InventoryRun:
             for item_id in item_ids:
                 rows = {
                     gid: (available, tracked)
-                    for _, gid, available, tracked in levels.get(item_id, [])
+                    for _, gid, available, tracked, _ in levels.get(item_id, [])
                 }
                 tracked_any = any(bool(t) for _, t in rows.values()) or not rows
+                bundle = item_id in bundles or any(b for *_, b in levels.get(item_id, []))
                 for gid in location_gids:
                     if gid in rows:
                         available, tracked = rows[gid]
-                        view.add(sku, level_row(item_id, gid, available, tracked))
+                        view.add(sku, level_row(item_id, gid, available, tracked, bundle))
                     else:  # the variant exists but is not stocked there
-                        view.add(sku, LevelRow(item_id, gid, None, tracked_any, False))
+                        view.add(sku, LevelRow(item_id, gid, None, tracked_any, False, bundle))
             if len(item_ids) == 1:
                 cache.append((sku, item_ids[0], "linked", {}))
         if not self.report.dry_run and cache:
@@ -509,10 +522,10 @@ class InventoryRun:
 
     def _item_levels(
         self, items_by_sku: Mapping[str, list[str]], location_gids: Sequence[str]
-    ) -> dict[str, list[tuple[str, str, Any, Any]]]:
-        """item id -> [(sku, location gid, available, tracked)]."""
+    ) -> dict[str, list[tuple[str, str, Any, Any, bool]]]:
+        """item id -> [(sku, location gid, available, tracked, bundle parent)]."""
         item_ids = sorted({item for items in items_by_sku.values() for item in items})
-        result: dict[str, list[tuple[str, str, Any, Any]]] = {}
+        result: dict[str, list[tuple[str, str, Any, Any, bool]]] = {}
         if not item_ids:
             return result
         for row in self.ctx.shopify.inventory_levels_for_items(item_ids, location_gids):
@@ -522,6 +535,7 @@ class InventoryRun:
                     str(row["location_id"]),
                     row.get("available"),
                     row.get("tracked"),
+                    bool(row.get("bundle")),
                 )
             )
         return result
@@ -655,6 +669,10 @@ class InventoryRun:
             self._send(payload, key)
         except DataError as exc:
             self._finish_write(key, "stale" if stale_codes(exc) else "failed")
+            named = refused_rows(exc.errors, len(batch))
+            if named is not None:
+                self.write_unrefused(batch, named, items, retry_stale=retry_stale)
+                return
             if stale_codes(exc) and retry_stale:
                 fresh = self.refresh(batch, items)
                 if fresh:
@@ -666,6 +684,33 @@ class InventoryRun:
         self._finish_write(key, "done")
         for quantity in batch:
             items[quantity.key].detail["idempotency_key"] = key
+
+    def write_unrefused(
+        self,
+        batch: Sequence[SetQuantity],
+        named: Mapping[int, Mapping[str, Any]],
+        items: Mapping[str, Item],
+        *,
+        retry_stale: bool,
+    ) -> None:
+        """After Shopify refused a call naming some of its rows: those fail alone with
+        Shopify's message (a stale one is re-read and sent once more), and the rest, refused
+        only because they shared the call, go again at once under a new key (the old key is
+        bound to the old input). Every round drops at least one row, so this ends."""
+        again: list[SetQuantity] = []
+        stale: list[SetQuantity] = []
+        for index, quantity in enumerate(batch):
+            error = named.get(index)
+            if error is None:
+                again.append(quantity)
+            elif error.get("code") == STALE and retry_stale:
+                stale.append(quantity)
+            else:
+                self._fail(items[quantity.key], refusal_message(error))
+        if stale:
+            again.extend(self.refresh(stale, items))
+        if again:
+            self.write_batch(again, items, retry_stale=retry_stale and not stale)
 
     def refresh(self, batch: Sequence[SetQuantity], items: Mapping[str, Item]) -> list[SetQuantity]:
         """Re-read the batch's levels after a stale compare-and-swap; the fresh sets to send."""
