@@ -99,7 +99,8 @@ def test_a_batch_of_250_with_a_bundle_parent_and_a_refused_row(
     sent = sent_items(boxes, calls)
     assert [len(call) for call in sent] == [249, 248]
     assert all(bundle_item not in call for call in sent)
-    assert refused_item in sent[0] and refused_item not in sent[1]
+    assert refused_item in sent[0]
+    assert refused_item not in sent[1]
     applied = boxes.shopify.written(SET)
     assert len(applied[-1]["input"]["input"]["quantities"]) == 248
     keys = [call.get("idempotency_key") for call in applied]

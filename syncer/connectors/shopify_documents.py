@@ -436,7 +436,7 @@ BULK_VARIANTS = """
   productVariants {
     edges {
       node {
-        id title sku barcode price position updatedAt
+        id title sku barcode price position updatedAt requiresComponents
         product {
           id title handle descriptionHtml productType status updatedAt variantsCount { count }
         }

@@ -413,7 +413,10 @@ def _plan(
                     pool,
                 )
                 if build_items:
-                    plan.items[-1].detail["note"] = "not in StockOnHand: no stock transactions yet"
+                    # A bundle parent's item carries its own note already.
+                    plan.items[-1].detail.setdefault(
+                        "note", "not in StockOnHand: no stock transactions yet"
+                    )
             elif build_items:
                 _report_not_in_unleashed(plan, sku, warehouse, location_gid, levels, duplicates)
     return plan
