@@ -73,6 +73,15 @@ from typing import Any
 from syncer.connectors.shopify import chunks, requires_components, sku_query
 from syncer.engine import Context, Options
 from syncer.errors import ConfigError, DataError, Problem, SafetyStop
+from syncer.inventory.assemblies import (
+    ASSEMBLED,
+    PLAIN,
+    PRODUCTS_CURSOR,
+    kind_links,
+    merge_rows,
+    product_kind,
+    warehouses_to_reread,
+)
 from syncer.inventory.locations import resolve_locations
 from syncer.inventory.planner import (
     InventoryPlan,
@@ -101,7 +110,13 @@ from syncer.inventory.snapshot import (
     parse_cursor,
     stock_row,
 )
-from syncer.links import ORDER_LINK, PRODUCT_LINK, STOCK_ITEM_LINK, STOCK_SEEN_LINK
+from syncer.links import (
+    ASSEMBLY_LINK,
+    ORDER_LINK,
+    PRODUCT_LINK,
+    STOCK_ITEM_LINK,
+    STOCK_SEEN_LINK,
+)
 from syncer.report import Item, RunReport
 from syncer.timeutil import iso
 
@@ -166,8 +181,12 @@ class InventoryRun:
         cursors = parse_cursor(report.cursor_before, locations)
         full = {code for code in locations if self.options.full or code not in cursors}
         rows, full_rows = self.read_stock(locations, cursors, full)
+        fresh = {(r.sku, r.warehouse_code) for r in rows} if self.config.assemblies else set()
         rows = self.add_retries(rows, locations, full)
         rows = self.drop_settled(rows, full)
+        if self.config.assemblies:
+            rows = self.add_kits(rows, fresh, locations, cursors, full)
+        del fresh
         read_rows = list(rows)
 
         # Interned: the SKUs the stock rows hold already, not a second copy of each.
@@ -198,10 +217,12 @@ class InventoryRun:
             self.write(plan.sets, items)
             self.remember_pending(plan.items, rows)
             self.remember_settled(items, read_rows)
-        report.cursor_after = json.dumps(
-            {**{c: iso(t) for c, t in cursors.items()}, **{c: iso(started) for c in locations}},
-            sort_keys=True,
-        )
+        after = {**{c: iso(t) for c, t in cursors.items()}, **{c: iso(started) for c in locations}}
+        if self.config.assemblies:
+            after[PRODUCTS_CURSOR] = iso(started)
+        else:  # turned on again later, the flags are read afresh
+            after.pop(PRODUCTS_CURSOR, None)
+        report.cursor_after = json.dumps(after, sort_keys=True)
 
     def per_location(
         self,
@@ -280,7 +301,10 @@ class InventoryRun:
             since = None if code in full else cursors[code] - OVERLAP
             ctx.progress.start(f"Reading Unleashed stock for {code}")
             try:
-                for raw in ctx.unleashed.iter_stock_on_hand(code, modified_since=since):
+                stock = ctx.unleashed.iter_stock_on_hand(
+                    code, modified_since=since, assembled=self.config.assemblies
+                )
+                for raw in stock:
                     row = stock_row(raw, code, decimals)
                     if row is not None:
                         rows.append(row)
@@ -301,6 +325,77 @@ class InventoryRun:
             finally:
                 ctx.progress.done()
         return rows, full_rows
+
+    # -- Unleashed assemblies (inventory.assemblies) --------------------------------------------
+
+    def add_kits(
+        self,
+        rows: list[StockRow],
+        fresh: set[tuple[str, str]],
+        locations: Mapping[str, str],
+        cursors: Mapping[str, datetime],
+        full: set[str],
+    ) -> list[StockRow]:
+        """The rows, plus the kits read again (with `isAssembled=true`, by Guid) in each
+        incremental warehouse where a component's row changed, and kits first known in this
+        run everywhere: their own rows need not have been re-stamped. `fresh`: the (SKU,
+        warehouse) pairs this run's read listed (retried items are not news of a change)."""
+        kits, components, new_kits = self.refresh_kinds(cursors.get(PRODUCTS_CURSOR))
+        if not kits:
+            return rows
+        changed = [r for r in rows if (r.sku, r.warehouse_code) in fresh]
+        warehouses = warehouses_to_reread(changed, components, full)
+        reread: list[StockRow] = []
+        for code in locations:
+            if code in full:
+                continue  # a full read counted every kit already
+            wanted = set(kits) if code in warehouses else new_kits
+            if not wanted:
+                continue
+            guids = sorted(kits[c] for c in wanted)
+            self.ctx.progress.start(f"Reading Unleashed kits for {code}")
+            for raw in self.ctx.unleashed.iter_stock_on_hand(
+                code, assembled=True, product_ids=guids
+            ):
+                row = stock_row(raw, code)
+                if row is not None:
+                    reread.append(row)
+                self.ctx.progress.advance()
+            self.ctx.progress.done()
+        if not reread:
+            return rows
+        return merge_rows(rows, self.drop_settled(reread, full))
+
+    def refresh_kinds(self, since: datetime | None) -> tuple[dict[str, str], set[str], set[str]]:
+        """(kit code -> Guid, component codes, kits not known before this run), after
+        reading the products changed since `since` (every product when None or --full)."""
+        links = self.store.links(ASSEMBLY_LINK)
+        state = {
+            str(link["key"]): (str(link["status"]), link.get("remote_id"), link.get("data") or {})
+            for link in links
+        }
+        known_kits = {code for code, (status, _, _) in state.items() if status == ASSEMBLED}
+        remembered = {code for code, (status, _, _) in state.items() if status != PLAIN}
+        complete = since is None or self.options.full
+        self.ctx.progress.start("Reading Unleashed kits and components")
+        products = self.ctx.unleashed.iter_products(
+            modified_since=None if since is None or complete else since - OVERLAP
+        )
+        kinds = (kind for raw in products if (kind := product_kind(raw)) is not None)
+        changes = kind_links(kinds, remembered, complete=complete)
+        self.ctx.progress.done()
+        if not self.report.dry_run:
+            for start in range(0, len(changes), LINKS_PER_WRITE):
+                self.store.put_links(ASSEMBLY_LINK, changes[start : start + LINKS_PER_WRITE])
+        for code, guid, status, data in changes:
+            state[code] = (status, guid, data)
+        kits = {
+            code: str(guid)
+            for code, (status, guid, _) in state.items()
+            if status == ASSEMBLED and guid
+        }
+        components = {code for code, (_, _, data) in state.items() if data.get("component")}
+        return kits, components, set(kits) - known_kits
 
     def drop_settled(self, rows: Sequence[StockRow], full: set[str]) -> list[StockRow]:
         """Drop incremental rows whose AvailableQty an earlier run already planned and wrote
