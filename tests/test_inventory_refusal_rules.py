@@ -150,3 +150,81 @@ def test_a_bundle_parent_unleashed_does_not_list_is_left_alone_in_a_full_run() -
             "unchanged",
             BUNDLE_NOTE,
         )
+
+
+# -- assemblies: which products are kits and components, and when kits are read again --------
+
+
+def test_product_kind_reads_the_flags_as_unleashed_sends_them() -> None:
+    from syncer.inventory.assemblies import ProductKind, product_kind
+
+    raw = {"ProductCode": "KIT-1", "Guid": "ABC", "IsAssembledProduct": True, "IsComponent": None}
+    assert product_kind(raw) == ProductKind("KIT-1", "abc", True, False)
+    assert product_kind({"ProductCode": "", "Guid": "abc"}) is None
+    assert product_kind({"ProductCode": "X"}) is None
+
+
+@pytest.mark.parametrize(
+    ("read", "remembered", "complete", "expected"),
+    [
+        pytest.param(
+            [("KIT", True, False), ("PART", False, True), ("OTHER", False, False)],
+            set(),
+            False,
+            [
+                ("KIT", "g-kit", "assembled", {"assembled": True, "component": False}),
+                ("PART", "g-part", "component", {"assembled": False, "component": True}),
+            ],
+            id="new-kit-and-component",
+        ),
+        pytest.param(
+            [("KIT", False, False)],
+            {"KIT"},
+            False,
+            [("KIT", "g-kit", "plain", {})],
+            id="no-longer-a-kit",
+        ),
+        pytest.param(
+            [("PART", False, True)],
+            {"KIT", "PART"},
+            True,
+            [
+                ("PART", "g-part", "component", {"assembled": False, "component": True}),
+                ("KIT", None, "plain", {}),
+            ],
+            id="full-read-forgets-what-it-did-not-list",
+        ),
+        pytest.param(
+            [("SUB", True, True)],
+            set(),
+            False,
+            [("SUB", "g-sub", "assembled", {"assembled": True, "component": True})],
+            id="sub-assembly",
+        ),
+    ],
+)
+def test_kind_links(
+    read: list[tuple[str, bool, bool]],
+    remembered: set[str],
+    complete: bool,
+    expected: list[Any],
+) -> None:
+    from syncer.inventory.assemblies import ProductKind, kind_links
+
+    kinds = [ProductKind(code, f"g-{code.lower()}", a, c) for code, a, c in read]
+    assert kind_links(kinds, remembered, complete=complete) == expected
+
+
+def test_kits_are_read_again_only_where_a_component_changed_incrementally() -> None:
+    from syncer.inventory.assemblies import merge_rows, warehouses_to_reread
+
+    changed = [
+        StockRow("PART", "MAIN", Decimal(3)),
+        StockRow("PART", "WEST", Decimal(1)),
+        StockRow("OTHER", "EAST", Decimal(1)),
+    ]
+    assert warehouses_to_reread(changed, {"PART"}, full={"WEST"}) == {"MAIN"}
+    assert warehouses_to_reread(changed, set(), full=set()) == set()
+    rows = [StockRow("KIT", "MAIN", Decimal(1)), StockRow("PART", "MAIN", Decimal(3))]
+    fresh = [StockRow("KIT", "MAIN", Decimal(4))]
+    assert merge_rows(rows, fresh) == [StockRow("PART", "MAIN", Decimal(3)), *fresh]
