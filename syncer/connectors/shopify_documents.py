@@ -68,7 +68,7 @@ fragment OrderFields on Order {{
 
 _VARIANT_FRAGMENT = """
 fragment VariantFields on ProductVariant {
-  id title sku barcode price position updatedAt
+  id title sku barcode price position updatedAt requiresComponents
   product {
     id title handle descriptionHtml productType status updatedAt variantsCount { count }
   }
@@ -292,7 +292,7 @@ query LocationInventoryLevels($id: ID!, $first: Int!, $after: String) {
       pageInfo { hasNextPage endCursor }
       nodes {
         id updatedAt
-        item { id sku tracked }
+        item { id sku tracked variant { requiresComponents } }
         quantities(names: ["available", "on_hand", "committed"]) { name quantity }
       }
     }
@@ -305,6 +305,7 @@ query ItemInventoryLevels($ids: [ID!]!, $levelsFirst: Int!) {
   nodes(ids: $ids) {
     ... on InventoryItem {
       id sku tracked
+      variant { requiresComponents }
       inventoryLevels(first: $levelsFirst) {
         pageInfo { hasNextPage endCursor }
         nodes {
@@ -497,7 +498,7 @@ BULK_VARIANTS = """
   productVariants {
     edges {
       node {
-        id title sku barcode price position updatedAt
+        id title sku barcode price position updatedAt requiresComponents
         product {
           id title handle descriptionHtml productType status updatedAt variantsCount { count }
         }
@@ -521,7 +522,7 @@ BULK_INVENTORY_LEVELS = """
           edges {
             node {
               id updatedAt
-              item { id sku tracked }
+              item { id sku tracked variant { requiresComponents } }
               location { id }
               quantities(names: ["available", "on_hand", "committed"]) { name quantity }
             }
