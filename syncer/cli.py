@@ -606,13 +606,27 @@ def sandbox() -> None:
 @click.option("--shopify-port", type=int, default=8701, show_default=True)
 @click.option("--unleashed-port", type=int, default=8702, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True, help="Sample data seed.")
+@click.option(
+    "--shops",
+    type=click.IntRange(1, 2),
+    default=1,
+    show_default=True,
+    help="Shopify sandboxes on the one Unleashed sandbox (2: an NZD and an AUD shop, "
+    "on --shopify-port and the port after it, with a shops: config).",
+)
 @pass_state
-def sandbox_serve(state: State, shopify_port: int, unleashed_port: int, seed: int) -> None:
-    """Serve both sandboxes on 127.0.0.1 until Ctrl-C, and print a ready config."""
+def sandbox_serve(
+    state: State, shopify_port: int, unleashed_port: int, seed: int, shops: int
+) -> None:
+    """Serve the sandboxes on 127.0.0.1 until Ctrl-C, and print a ready config."""
     from syncer.sandbox.runner import serve_forever
 
     serve_forever(
-        state.console, shopify_port=shopify_port, unleashed_port=unleashed_port, seed=seed
+        state.console,
+        shopify_port=shopify_port,
+        unleashed_port=unleashed_port,
+        seed=seed,
+        shops=shops,
     )
 
 
