@@ -4,6 +4,7 @@ Unleashed sandbox, driven through the command line over real sockets."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 
 from syncer.cli import cli
@@ -80,3 +82,126 @@ def test_orders_from_both_shops_arrive_once_under_their_own_prefixes(
         ("orders", "nz"),
         ("orders", "au"),
     ]
+
+
+def state_rows(config: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(str(config.parent / "syncer.db"))
+    try:
+        return list(conn.execute(sql))
+    finally:
+        conn.close()
+
+
+def test_colliding_order_gids_keep_separate_links_and_cursors(
+    two_shops: Sandboxes, tmp_path: Path
+) -> None:
+    config = two_shops.write_shops_config(tmp_path / "config.yaml", state={"path": "syncer.db"})
+    run(config, "sync", "orders")
+
+    links = state_rows(config, "SELECT kind, key, remote_id FROM links WHERE kind LIKE '%order'")
+    nz = {key: guid for kind, key, guid in links if kind == "nz/order"}
+    au = {key: guid for kind, key, guid in links if kind == "au/order"}
+    shared = set(nz) & set(au)
+    assert shared, "the two sandboxes number their order gids alike"
+    assert all(nz[gid] != au[gid] for gid in shared)  # each shop's order its own sales order
+    cursors = dict(state_rows(config, "SELECT job, value FROM cursors"))
+    assert set(cursors) == {"nz/orders", "au/orders"}
+
+
+def test_shop_option_touches_only_that_shop(two_shops: Sandboxes, tmp_path: Path) -> None:
+    config = two_shops.write_shops_config(tmp_path / "config.yaml", state={"path": "syncer.db"})
+    result = run(config, "sync", "orders", "--shop", "au")
+
+    assert result.exit_code in (0, 1), result.output
+    sent = sent_orders(two_shops)
+    assert sent and all(number.startswith("AU-") for number in sent)
+    assert set(sent) == paid_numbers(shop(two_shops, "au"), "AU-")
+    assert [(r["job"], r["shop"]) for r in runs(config)] == [("orders", "au")]
+    assert not state_rows(config, "SELECT * FROM cursors WHERE job LIKE 'nz/%'")
+
+    run(config, "sync", "orders", "--shop", "nz")
+    report = run(config, "report", "--shop", "au", "--json")
+    assert report.exit_code == 0
+    assert {r["shop"] for r in json.loads(report.stdout)["runs"]} == {"au"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sync", "orders", "--shop", "uk"],
+        ["sync", "all", "--shop", "uk"],
+        ["sync", "inventory", "--dry-run", "--shop", "uk"],
+        ["report", "--shop", "uk"],
+        ["status", "--shop", "uk"],
+        ["status", "--check", "--shop", "uk"],
+    ],
+)
+def test_unknown_shop_exits_2_listing_the_shops(
+    two_shops: Sandboxes, tmp_path: Path, args: list[str]
+) -> None:
+    config = two_shops.write_shops_config(tmp_path / "config.yaml", state={"path": "syncer.db"})
+    result = run(config, *args)
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: no shop named 'uk' in the config; its shops are: nz, au"
+    ]
+    assert not two_shops.unleashed.sales_orders()
+
+
+def test_a_single_shop_state_file_keeps_its_keys(
+    sandboxes: Sandboxes, tmp_path: Path, sandbox_env: dict[str, str]
+) -> None:
+    """With one `shopify:` section every state key is what it always was, so a state file
+    written before `shops:` existed goes on working: same cursor, same links, no resend."""
+    config = sandboxes.write_config(tmp_path / "config.yaml", state={"path": "syncer.db"})
+    first = run(config, "sync", "orders")
+    assert first.exit_code in (0, 1), first.output
+    count = len(sandboxes.unleashed.sales_orders())
+    # What an older syncer left: runs without a shop.
+    conn = sqlite3.connect(str(tmp_path / "syncer.db"))
+    with conn:
+        conn.execute("UPDATE runs SET shop = NULL")
+    conn.close()
+    kinds = {kind for (kind,) in state_rows(config, "SELECT DISTINCT kind FROM links")}
+    assert "order" in kinds and not any("/" in kind for kind in kinds)
+    assert [job for (job,) in state_rows(config, "SELECT job FROM cursors")] == ["orders"]
+
+    skus = [v.sku for v in sandboxes.world.variants()]
+    sandboxes.shopify.add_order([(skus[0], 1)], email="late@example.com")
+    second = run(config, "sync", "orders")
+
+    assert second.exit_code in (0, 1), second.output
+    assert len(sandboxes.unleashed.sales_orders()) == count + 1
+    assert Counter(
+        Counter(o["OrderNumber"] for o in sandboxes.unleashed.sales_orders()).values()
+    ) == Counter({1: count + 1})
+    shops = [shop for (shop,) in state_rows(config, "SELECT shop FROM runs ORDER BY id")]
+    assert shops == [None, sandboxes.shopify_server.url.split("://", 1)[1]]
+    assert [job for (job,) in state_rows(config, "SELECT job FROM cursors")] == ["orders"]
+
+
+def test_config_errors_of_several_shops_exit_2_naming_the_key(
+    two_shops: Sandboxes, tmp_path: Path
+) -> None:
+    """Each error is reported with its key path, and nothing is sent."""
+    data = two_shops.shops_config(state_path="syncer.db")
+    both = {**data, "shopify": data["shops"]["nz"]["shopify"]}
+    same_prefix = json.loads(json.dumps(data))
+    same_prefix["shops"]["au"]["orders"]["order_number_prefix"] = "NZ-"
+    shopify_master = {**data, "master": "shopify"}
+    cases = {
+        "shopify": both,
+        "shops.au.orders.order_number_prefix": same_prefix,
+        "master": shopify_master,
+    }
+    for key, case in cases.items():
+        path = tmp_path / f"{key}.yaml"
+        path.write_text(yaml.safe_dump(case), encoding="utf-8")
+        result = run(path, "sync", "orders")
+        assert result.exit_code == 2, (key, result.output)
+        assert any(line.strip().startswith(f"- {key}: ") for line in result.stderr.splitlines()), (
+            key,
+            result.stderr,
+        )
+    assert not two_shops.unleashed.sales_orders()
