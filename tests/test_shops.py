@@ -197,7 +197,7 @@ def test_config_errors_of_several_shops_exit_2_naming_the_key(
     }
     for key, case in cases.items():
         path = tmp_path / f"{key}.yaml"
-        path.write_text(yaml.safe_dump(case), encoding="utf-8")
+        path.write_text(yaml.safe_dump(case, sort_keys=False), encoding="utf-8")
         result = run(path, "sync", "orders")
         assert result.exit_code == 2, (key, result.output)
         assert any(line.strip().startswith(f"- {key}: ") for line in result.stderr.splitlines()), (
