@@ -5,9 +5,15 @@ Unleashed sandbox, driven through the command line over real sockets."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +22,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from syncer.cli import cli
+from syncer.sandbox.common import Fault, Recorded
 from syncer.sandbox.runner import SANDBOX_ENV, Sandboxes, start_sandboxes
 
 
@@ -114,7 +121,8 @@ def test_shop_option_touches_only_that_shop(two_shops: Sandboxes, tmp_path: Path
 
     assert result.exit_code in (0, 1), result.output
     sent = sent_orders(two_shops)
-    assert sent and all(number.startswith("AU-") for number in sent)
+    assert sent
+    assert all(number.startswith("AU-") for number in sent)
     assert set(sent) == paid_numbers(shop(two_shops, "au"), "AU-")
     assert [(r["job"], r["shop"]) for r in runs(config)] == [("orders", "au")]
     assert not state_rows(config, "SELECT * FROM cursors WHERE job LIKE 'nz/%'")
@@ -164,7 +172,8 @@ def test_a_single_shop_state_file_keeps_its_keys(
         conn.execute("UPDATE runs SET shop = NULL")
     conn.close()
     kinds = {kind for (kind,) in state_rows(config, "SELECT DISTINCT kind FROM links")}
-    assert "order" in kinds and not any("/" in kind for kind in kinds)
+    assert "order" in kinds
+    assert not any("/" in kind for kind in kinds)
     assert [job for (job,) in state_rows(config, "SELECT job FROM cursors")] == ["orders"]
 
     skus = [v.sku for v in sandboxes.world.variants()]
@@ -205,3 +214,63 @@ def test_config_errors_of_several_shops_exit_2_naming_the_key(
             result.stderr,
         )
     assert not two_shops.unleashed.sales_orders()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_sigkill_mid_run_then_rerun_sends_each_shops_orders_once(tmp_path: Path) -> None:
+    """A real subprocess is killed while a sales order is in flight, at the k-th
+    `POST /SalesOrders` the Unleashed sandbox logs (in the first shop's run, then in the
+    second's), and run again to completion: every order of both shops exists exactly once."""
+    per_shop = 6
+    with start_sandboxes(seed=4, orders=0, shops=2) as boxes:
+        placed = datetime(2026, 11, 20, tzinfo=UTC)
+        skus = [v.sku for v in boxes.world.variants()]
+        for _, box, _ in boxes.shops:
+            box.set_bucket(maximum=1_000_000, restore_rate=1_000_000)
+            for i in range(per_shop):
+                box.add_order(
+                    [(skus[i % len(skus)], 1 + i % 2)],
+                    email=f"buyer{i}@example.com",
+                    created_at=placed + timedelta(minutes=i),
+                )
+        boxes.unleashed_server.faults.add(
+            Fault("slow", match="POST /SalesOrders/", count=10**6, delay=0.05)
+        )
+        config = boxes.write_shops_config(tmp_path / "config.yaml", state={"path": "syncer.db"})
+        command = [sys.executable, "-m", "syncer", "--config", str(config), "sync", "orders"]
+        env = {**os.environ, **SANDBOX_ENV}
+        # The 3rd POST is in nz's run; after it, nz's rest and then au's: the 9th is in au's.
+        for target in (3, 9):
+            process = subprocess.Popen(
+                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            reached = wait_for(lambda target=target: len(posted(boxes)) >= target, process)
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+            assert reached, f"the run ended before POST #{target}"
+            assert process.returncode == -signal.SIGKILL
+
+        final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+        assert final.returncode == 0, final.stdout + final.stderr
+        numbers = Counter(str(o["OrderNumber"]) for o in boxes.unleashed.sales_orders())
+        wanted = {f"{p}{1001 + i}" for p in ("NZ-", "AU-") for i in range(per_shop)}
+        assert numbers == Counter({number: 1 for number in wanted})
+        assert len({r.path for r in posted(boxes)}) == 2 * per_shop  # no other Guid posted
+
+
+def posted(boxes: Sandboxes) -> list[Recorded]:
+    return boxes.unleashed_server.requests("POST /SalesOrders/")
+
+
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> bool:
+    """Poll `condition` until it holds, or the process ended without it (a hung child's
+    guard only; the outcome never depends on the time taken)."""
+    guard = time.monotonic() + 120
+    while time.monotonic() < guard:
+        if condition():
+            return True
+        if process.poll() is not None:
+            return condition()
+        time.sleep(0.002)
+    return False
