@@ -274,3 +274,47 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) ->
             return condition()
         time.sleep(0.002)
     return False
+
+
+def test_product_groups_limit_what_each_shop_gets(two_shops: Sandboxes, tmp_path: Path) -> None:
+    """nz takes only Apparel, au only Homeware: a new product goes to the shop of its group
+    only, and an edit in Unleashed reaches only the shop whose groups hold the product."""
+    unleashed = two_shops.unleashed
+    for code, title, group in (
+        ("NEW-TEE", "New Tee", "Apparel"),
+        ("NEW-MUG", "New Mug", "Homeware"),
+    ):
+        unleashed.add_product(code, title, DefaultSellPrice=20)
+        unleashed.update_product(code, ProductGroup=group)
+    nz, au = shop(two_shops, "nz"), shop(two_shops, "au")
+    homeware = next(
+        p
+        for p in two_shops.world.products
+        if p.product_type == "Homeware"
+        and len(p.variants) == 1
+        and all(p.variants[0].sku in box.by_sku for box in (nz, au))
+    )
+    sku = homeware.variants[0].sku
+    title = nz.variant_for(sku).product.title
+    unleashed.update_product(sku, ProductDescription="Renamed in Unleashed")
+    config = two_shops.write_shops_config(
+        tmp_path / "config.yaml",
+        shops={
+            "nz": {"products": {"groups": ["Apparel"]}},
+            "au": {"products": {"groups": ["Homeware"]}},
+        },
+        state={"path": "syncer.db"},
+    )
+
+    result = run(config, "sync", "products")
+
+    assert result.exit_code in (0, 1), result.output
+    assert "NEW-TEE" in nz.by_sku, result.output
+    assert "NEW-MUG" not in nz.by_sku
+    assert "NEW-MUG" in au.by_sku
+    assert "NEW-TEE" not in au.by_sku
+    assert au.variant_for(sku).product.title == "Renamed in Unleashed"
+    assert nz.variant_for(sku).product.title == title
+    links = state_rows(config, "SELECT kind, key FROM links WHERE kind LIKE '%/product'")
+    assert ("nz/product", sku) not in links
+    assert ("au/product", sku) in links
