@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from click.testing import CliRunner, Result
 from syncer.cli import cli
 from syncer.sandbox.common import Fault, Recorded
 from syncer.sandbox.runner import SANDBOX_ENV, Sandboxes, start_sandboxes
+
+PLACED = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -318,3 +321,69 @@ def test_product_groups_limit_what_each_shop_gets(two_shops: Sandboxes, tmp_path
     links = state_rows(config, "SELECT kind, key FROM links WHERE kind LIKE '%/product'")
     assert ("nz/product", sku) not in links
     assert ("au/product", sku) in links
+
+
+def shared_stock_boxes(boxes: Sandboxes) -> str:
+    """A single-variant SKU stocked in both shops, 20 on hand in Unleashed's MAIN."""
+    sku = next(
+        p.variants[0].sku
+        for p in boxes.world.products
+        if len(p.variants) == 1
+        and all(p.variants[0].sku in box.by_sku for _, box, _ in boxes.shops)
+    )
+    boxes.unleashed.set_stock(sku, "MAIN", 20)
+    return sku
+
+
+def test_a_held_order_in_one_shop_lowers_the_shared_warehouse_in_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """au holds an order of 3 units from its Main location; MAIN feeds Main in both shops,
+    so both show 20 - 3, less each shop's own buffer (au keeps 2 back, nz none)."""
+    for name, value in SANDBOX_ENV.items():
+        monkeypatch.setenv(name, value)
+    with start_sandboxes(seed=5, orders=0, shops=2) as boxes:
+        nz, au = shop(boxes, "nz"), shop(boxes, "au")
+        sku = shared_stock_boxes(boxes)
+        order = au.add_order(
+            [(sku, 3)], email="held@example.com", location="MAIN", created_at=PLACED
+        )
+        au.add_custom_line(order, "Engraving", Decimal("5.00"))  # no SKU: the order is held
+        order.updated_at = PLACED  # the sandbox's clock may run a second ahead of the run's
+        config = boxes.write_shops_config(
+            tmp_path / "config.yaml",
+            shops={"au": {"inventory": {"buffer": 2}}},
+            state={"path": "syncer.db"},
+        )
+
+        orders = run(config, "sync", "orders")
+        assert orders.exit_code == 1, orders.output  # au's order is held
+        assert not boxes.unleashed.sales_orders()
+        inventory = run(config, "sync", "inventory")
+
+        assert inventory.exit_code == 0, inventory.output
+        assert nz.quantities(sku, "MAIN")["available"] == 17
+        assert au.quantities(sku, "MAIN")["available"] == 15
+
+
+def test_inventory_for_one_shop_reads_the_others_orders_but_writes_only_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in SANDBOX_ENV.items():
+        monkeypatch.setenv(name, value)
+    with start_sandboxes(seed=6, orders=0, shops=2) as boxes:
+        nz, au = shop(boxes, "nz"), shop(boxes, "au")
+        sku = shared_stock_boxes(boxes)
+        au.add_order(
+            [(sku, 4)], financial_status="PENDING", email="open@example.com", created_at=PLACED
+        )
+        before = au.quantities(sku, "MAIN")["available"]
+        config = boxes.write_shops_config(tmp_path / "config.yaml", state={"path": "syncer.db"})
+
+        result = run(config, "sync", "inventory", "--shop", "nz")
+
+        assert result.exit_code == 0, result.output
+        assert nz.quantities(sku, "MAIN")["available"] == 16  # au's unpaid order is in flight
+        assert au.quantities(sku, "MAIN")["available"] == before
+        assert not [w for w in au.writes if "inventorySetQuantities" in str(w)]
+        assert [(r["job"], r["shop"]) for r in runs(config)] == [("inventory", "nz")]
