@@ -387,3 +387,36 @@ def test_inventory_for_one_shop_reads_the_others_orders_but_writes_only_its_own(
         assert au.quantities(sku, "MAIN")["available"] == before
         assert not [w for w in au.writes if "inventorySetQuantities" in str(w)]
         assert [(r["job"], r["shop"]) for r in runs(config)] == [("inventory", "nz")]
+
+
+def test_shipments_go_back_to_the_shop_whose_order_was_shipped(tmp_path: Path) -> None:
+    """Order #1001 exists in both shops; Unleashed ships NZ-1001 and AU-1002. Each shop's
+    fulfilments run fulfils only its own order, with the shipment's tracking number."""
+    env = dict(SANDBOX_ENV)
+    with start_sandboxes(seed=7, orders=0, shops=2) as boxes, pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        skus = [v.sku for v in boxes.world.variants()]
+        for _, box, _ in boxes.shops:
+            for i in range(2):
+                box.add_order([(skus[i], 1)], email=f"ship{i}@example.com", created_at=PLACED)
+        config = boxes.write_shops_config(tmp_path / "config.yaml", state={"path": "syncer.db"})
+        assert run(config, "sync", "orders").exit_code == 0
+        boxes.unleashed.ship_order("NZ-1001", tracking_number="NZTRACK", shipping_company="NZ Post")
+        boxes.unleashed.ship_order("AU-1002", tracking_number="AUTRACK", shipping_company="NZ Post")
+
+        result = run(config, "sync", "fulfillments")
+
+        assert result.exit_code == 0, result.output
+        nz, au = shop(boxes, "nz"), shop(boxes, "au")
+        fulfilled = {
+            (name, order.number): [t.get("number") for f in order.fulfillments for t in f.tracking]
+            for name, box in (("nz", nz), ("au", au))
+            for order in box.orders.values()
+        }
+        assert fulfilled == {
+            ("nz", 1001): ["NZTRACK"],
+            ("nz", 1002): [],
+            ("au", 1001): [],
+            ("au", 1002): ["AUTRACK"],
+        }
