@@ -554,14 +554,14 @@ def alerts_test(state: State) -> None:
 @pass_state
 def check(state: State) -> None:
     """Validate config, credentials, mappings and SKU coverage against both APIs."""
-    from syncer.check import run_checks
+    from syncer.check import run_all_checks
 
     config = state.config()
     store = Store(config.state.path)
     try:
         # Each line shows as soon as it is known, so the lines done before a refused
         # credential (exit 3) are still printed.
-        results = run_checks(
+        results = run_all_checks(
             state.context(store), emit=lambda line: render.check_view(state.console, [line])
         )
     finally:

@@ -420,3 +420,22 @@ def test_shipments_go_back_to_the_shop_whose_order_was_shipped(tmp_path: Path) -
             ("au", 1001): [],
             ("au", 1002): ["AUTRACK"],
         }
+
+
+def test_check_covers_each_shop_and_warns_of_shared_warehouses(
+    two_shops: Sandboxes, tmp_path: Path
+) -> None:
+    config = two_shops.write_shops_config(tmp_path / "config.yaml", state={"path": "syncer.db"})
+
+    result = run(config, "check")
+
+    lines = result.stdout.splitlines()
+    for name, currency in (("nz", "NZD"), ("au", "AUD")):
+        assert any(f"{name}: shopify: " in line for line in lines), result.stdout
+        assert any(
+            f"{name}: orders.currency: shop currency {currency}" in line for line in lines
+        ), result.stdout
+        assert any(f"{name}: inventory.locations" in line for line in lines), result.stdout
+    shared = [line for line in lines if "feeds 2 shops" in line]
+    assert len(shared) == 2  # MAIN and WEST both feed nz and au
+    assert "lowers what every one of them shows for MAIN" in " ".join(result.stdout.split())

@@ -38,10 +38,10 @@ def translate_units(
             warehouse_of.setdefault(gid, code)
     result: dict[StockKey, int] = {}
     for (sku, gid), quantity in other_units.items():
-        code = warehouse_of.get(gid)
-        if code is None or not quantity:
+        warehouse = warehouse_of.get(gid)
+        if warehouse is None or not quantity:
             continue
-        key = (sku, own_locations[code])
+        key = (sku, own_locations[warehouse])
         result[key] = result.get(key, 0) + quantity
     return result
 
