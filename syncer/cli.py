@@ -589,12 +589,19 @@ def init(path: str, force: bool) -> None:
 @cli.command()
 @click.option("--seed", type=int, default=1, show_default=True, help="Sample data seed.")
 @click.option("--keep", is_flag=True, help="Keep the sandboxes running after the report.")
+@click.option(
+    "--shops",
+    type=click.IntRange(1, 2),
+    default=1,
+    show_default=True,
+    help="Shopify sandboxes on the one Unleashed account (2: an NZD and an AUD shop).",
+)
 @pass_state
-def demo(state: State, seed: int, keep: bool) -> None:
+def demo(state: State, seed: int, keep: bool, shops: int) -> None:
     """Run a full sync against the bundled sandboxes and show the report."""
     from syncer.demo import run_demo
 
-    sys.exit(run_demo(state.console, seed=seed, keep=keep))
+    sys.exit(run_demo(state.console, seed=seed, keep=keep, shops=shops))
 
 
 @cli.group()
