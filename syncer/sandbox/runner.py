@@ -32,8 +32,9 @@ SHOP_SETTINGS = (
     ("nz", "SYNCER_SANDBOX_SHOPIFY_TOKEN", "NZ-"),
     ("au", "SYNCER_SANDBOX_SHOPIFY_AU_TOKEN", "AU-"),
 )
-# The second shop sells the same catalogue (same SKUs) in Australian dollars, with its own
-# orders: their numbers and gids collide with the first shop's, as two real shops' do.
+# The second shop sells the same catalogue (same SKUs, same products) in Australian dollars,
+# with its own orders: their numbers and gids collide with the first shop's, as two real
+# shops' do.
 SECOND_SHOP_SEED_OFFSET = 100
 SECOND_SHOP_CURRENCY = "AUD"
 
@@ -177,7 +178,7 @@ def start_sandboxes(
     (`paid_share`: see make_world; the benchmark asks for mostly paid orders).
 
     `shops=2` starts a second Shopify sandbox on the same Unleashed sandbox (on the next
-    port when `shopify_port` is given): the same SKUs, other prices and orders, in AUD, with
+    free port when `shopify_port` is given): the same catalogue, other orders, in AUD, with
     its own token; `Sandboxes.shops_config` writes the `shops:` config for both."""
     if not 1 <= shops <= len(SHOP_SETTINGS):
         raise ValueError(f"shops must be 1 to {len(SHOP_SETTINGS)}, got {shops}")
@@ -188,10 +189,11 @@ def start_sandboxes(
     unleashed_server = SandboxServer(unleashed, port=unleashed_port).start()
     boxes = Sandboxes(world, shopify, unleashed, shopify_server, unleashed_server)
     if shops >= 2:
-        other = make_world(
+        # The same catalogue (a second shop kept in step with Unleashed), its own orders.
+        orders_world = make_world(
             seed + SECOND_SHOP_SEED_OFFSET, products=products, orders=orders, paid_share=paid_share
         )
-        other = replace(other, currency=SECOND_SHOP_CURRENCY)
+        other = replace(world, orders=orders_world.orders, currency=SECOND_SHOP_CURRENCY)
         options = {**(shopify_options or {}), "shop_domain": "syncer-sandbox-au.myshopify.com"}
         second = ShopifySandbox(other, access_token=SECOND_SHOPIFY_TOKEN, **options)
         port = shopify_port + 1 if shopify_port else 0
