@@ -39,6 +39,7 @@ RENEW_MARGIN = 300.0  # seconds before expiry when a client-credentials token is
 # Order lines per order in a page of orders; the rest are fetched after, per order. Most
 # orders have a few lines: 5 fits 14 orders in a 1,000-point page (10 fitted 10).
 LINE_ITEMS_FIRST = 5
+SENT_LINES_FIRST = 20  # lines per order (and per fulfilment order) of sent_order_stock
 SKUS_PER_QUERY = 50  # `sku:A OR sku:B ...` terms per productVariants query
 LEVELS_PER_ITEM = 10  # inventory levels read per item (one per location)
 QUANTITIES_PER_CALL = 250  # Shopify's input array cap
@@ -78,11 +79,18 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 class ProductChanges:
     """What `ShopifyClient.product_changes` read: changed variants (`VariantFields`), changed
     products (`ProductFields` + variants.nodes[0] {id sku inventoryItem{id}}) and the
-    variants of the SKUs asked for, by SKU (SKUs without a variant are absent)."""
+    variants of the SKUs asked for, by SKU (SKUs without a variant are absent).
+
+    `changed_count` is how many products the search matched (`productsCount`, a lower bound
+    past Shopify's counting limit). `complete` is False when that count was above the caller's
+    `bulk_above`: then only the first page of each search was read, and the caller is to read
+    the changes another way (a bulk query) instead of paging on."""
 
     variants: list[dict[str, Any]] = dataclass_field(default_factory=list)
     products: list[dict[str, Any]] = dataclass_field(default_factory=list)
     sku_variants: dict[str, list[dict[str, Any]]] = dataclass_field(default_factory=dict)
+    changed_count: int = 0
+    complete: bool = True
 
 
 # -- the client -----------------------------------------------------------------------------
@@ -136,6 +144,9 @@ class ShopifyClient(BulkOperations):
         self._expires_at: float | None = None
         self._lifetime: float | None = None
         self._lock = threading.Lock()
+        # Shopify's `createdAt` of the last bulk query read to its end: that read saw every
+        # record as it stood then (it walks the records, not the search index).
+        self.bulk_read_at: str | None = None
         # One request at a time, pacing included: the orders job reads the next pages in a
         # thread (syncer/readahead.py) while its own thread may look refunds up, and both
         # draw on the one cost bucket that `_throttle` tracks.
@@ -407,7 +418,12 @@ class ShopifyClient(BulkOperations):
         return dict(self.execute(docs.SHOP, kind="shop")["shop"])
 
     def iter_orders(
-        self, search_query: str, page_size: int = MAX_PAGE_SIZE, *, presentment: bool = False
+        self,
+        search_query: str,
+        page_size: int = MAX_PAGE_SIZE,
+        *,
+        presentment: bool = False,
+        locations: bool = False,
     ) -> Generator[dict[str, Any], None, None]:
         """Orders matching a search (e.g. `updated_at:>='2026-11-01T00:00:00Z'`), oldest update
         first, in the `OrderFields` shape of shopify_documents.py: ids and timestamps, status
@@ -416,14 +432,16 @@ class ShopifyClient(BulkOperations):
         lineItems.nodes with every line (pages beyond the first are fetched and appended).
         Pages are as large as the cost limit allows (`page_size` caps them, e.g. for --limit);
         a node that is not an order object is passed on as it is, for the caller to report.
-        With `presentment`, money sets also carry `presentmentMoney`."""
-        document = docs.ORDERS_PRESENTMENT if presentment else docs.ORDERS
+        With `presentment`, money sets also carry `presentmentMoney`. With `locations`, each
+        order also has `retailLocation{id}` and every fulfilment order's `status`,
+        `assignedLocation{location{id}}` and `lineItems.nodes[{totalQuantity lineItem{id}}]`."""
+        document = _order_document(False, presentment, locations)
         variables = {"query": search_query, "lineItemsFirst": LINE_ITEMS_FIRST}
         size = self._fit(document, variables, "first", page_size)
         for order in self.paginate(
             document, {**variables, "first": size}, ("orders",), kind="orders.list"
         ):
-            yield self._complete_lines(order, presentment)
+            yield self._complete_locations(self._complete_lines(order, presentment))
 
     def _complete_lines(self, order: dict[str, Any], presentment: bool = False) -> dict[str, Any]:
         if not isinstance(order, dict) or not order.get("id"):
@@ -453,17 +471,54 @@ class ShopifyClient(BulkOperations):
         return order
 
     def orders_by_ids(
-        self, gids: Sequence[str], *, presentment: bool = False
+        self, gids: Sequence[str], *, presentment: bool = False, locations: bool = False
     ) -> list[dict[str, Any]]:
         """Orders by GID (shape as iter_orders), in the order asked; unknown ids are left out."""
-        document = docs.ORDERS_BY_IDS_PRESENTMENT if presentment else docs.ORDERS_BY_IDS
+        document = _order_document(True, presentment, locations)
         variables = {"lineItemsFirst": LINE_ITEMS_FIRST}
         size = self._fit(document, variables, "ids", NODES_PER_CALL)
         found: list[dict[str, Any]] = []
         for batch in chunks(list(gids), size):
             data = self.execute(document, {**variables, "ids": list(batch)}, kind="orders.by_ids")
-            found.extend(self._complete_lines(n, presentment) for n in data["nodes"] if n)
+            found.extend(
+                self._complete_locations(self._complete_lines(n, presentment))
+                for n in data["nodes"]
+                if n
+            )
         return found
+
+    def sent_order_stock(self, gids: Sequence[str]) -> list[dict[str, Any]]:
+        """Orders by GID with every line (`id sku currentQuantity`, up to SENT_LINES_FIRST;
+        `lineItems.pageInfo.hasNextPage` says when there are more), `retailLocation{id}` and
+        the fulfilment orders' status, assigned location and lines (`lineItem{id}`)."""
+        document = docs.SENT_ORDER_STOCK
+        variables = {"lineItemsFirst": SENT_LINES_FIRST}
+        size = self._fit(document, variables, "ids", NODES_PER_CALL)
+        found: list[dict[str, Any]] = []
+        for batch in chunks(list(gids), size):
+            data = self.execute(
+                document, {**variables, "ids": list(batch)}, kind="orders.sent_stock"
+            )
+            found.extend(n for n in data["nodes"] if n)
+        return found
+
+    def _complete_locations(self, order: dict[str, Any]) -> dict[str, Any]:
+        """An order whose fulfilment orders (or their lines) did not fit the order page gets
+        them whole from one more call, so no line is sent to the wrong warehouse."""
+        if not isinstance(order, dict) or not order.get("id"):
+            return order
+        connection = order.get("fulfillmentOrders")
+        if not isinstance(connection, dict):
+            return order
+        overflow = (connection.get("pageInfo") or {}).get("hasNextPage") or any(
+            ((fo.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage")
+            for fo in connection.get("nodes") or []
+            if isinstance(fo, dict)
+        )
+        if overflow:
+            complete = self.fulfillment_orders_for([str(order["id"])])
+            order["fulfillmentOrders"] = {"nodes": complete.get(str(order["id"]), [])}
+        return order
 
     def refunds_by_ids(
         self, ids: Sequence[str], *, presentment: bool = False
@@ -534,11 +589,14 @@ class ShopifyClient(BulkOperations):
             docs.PRODUCTS, {**variables, "first": size}, ("products",), kind="products.list"
         )
 
-    def product_changes(self, changed_query: str, skus: Sequence[str] = ()) -> ProductChanges:
+    def product_changes(
+        self, changed_query: str, skus: Sequence[str] = (), *, bulk_above: int | None = None
+    ) -> ProductChanges:
         """Variants and products matching `changed_query` (e.g. `updated_at:>='...'`) and the
         variants whose SKU is exactly one of `skus` (at most SKUS_PER_QUERY), read together
-        in one request (`PRODUCT_CHANGES`); a connection with more pages is then followed on
-        its own."""
+        in one request (`PRODUCT_CHANGES`, which also counts the matching products); a
+        connection with more pages is then followed on its own, except the two searches when
+        more than `bulk_above` products match (the result is then marked incomplete)."""
         if len(skus) > SKUS_PER_QUERY:
             raise ValueError(f"at most {SKUS_PER_QUERY} SKUs per product_changes call")
         wanted = sorted(set(skus))
@@ -564,6 +622,8 @@ class ShopifyClient(BulkOperations):
         for name in ("variantsFirst", "productsFirst"):
             variables[name] = max(1, min(MAX_PAGE_SIZE, left // 2 // unit[name]))
         data = self.execute(document, variables, kind="products.changes")
+        counted = int((data.get("changedCount") or {}).get("count") or 0)
+        complete = bulk_above is None or counted <= bulk_above
         found: dict[str, list[dict[str, Any]]] = {}
         for alias, follow_doc, path, key in (
             ("changedVariants", docs.VARIANTS, "productVariants", "variants"),
@@ -574,8 +634,11 @@ class ShopifyClient(BulkOperations):
             if conn is None:
                 found[key] = []
                 continue
+            found[key] = list(conn["nodes"])
+            if not complete and alias != "skuVariants":
+                continue  # the caller reads this change set by a bulk query instead
             query = variables["skus"] if alias == "skuVariants" else changed_query
-            found[key] = list(conn["nodes"]) + self._pages_after(
+            found[key] += self._pages_after(
                 follow_doc, query, path, conn["pageInfo"], kind=f"products.changes.{key}"
             )
         exact = set(wanted)
@@ -583,7 +646,7 @@ class ShopifyClient(BulkOperations):
         for variant in found.pop("sku_variants"):
             if variant.get("sku") in exact:
                 by_sku.setdefault(str(variant["sku"]), []).append(variant)
-        return ProductChanges(found["variants"], found["products"], by_sku)
+        return ProductChanges(found["variants"], found["products"], by_sku, counted, complete)
 
     def _pages_after(
         self, document: str, query: str, path: str, page: dict[str, Any], *, kind: str
@@ -858,3 +921,18 @@ def _jsonable(value: Any, key: str = "") -> Any:
     if isinstance(value, Decimal):
         return float(value) if key == "value" else str(value)
     return value
+
+
+def _order_document(by_ids: bool, presentment: bool, locations: bool) -> str:
+    """The order document for a listing or an id look-up, with the optional parts asked."""
+    if by_ids:
+        if locations:
+            return (
+                docs.ORDERS_BY_IDS_LOCATIONS_PRESENTMENT
+                if presentment
+                else docs.ORDERS_BY_IDS_LOCATIONS
+            )
+        return docs.ORDERS_BY_IDS_PRESENTMENT if presentment else docs.ORDERS_BY_IDS
+    if locations:
+        return docs.ORDERS_LOCATIONS_PRESENTMENT if presentment else docs.ORDERS_LOCATIONS
+    return docs.ORDERS_PRESENTMENT if presentment else docs.ORDERS
