@@ -102,6 +102,7 @@ from syncer.inventory.planner import (
     split_not_in_shopify,
     targeted_levels,
 )
+from syncer.inventory.shared import add_units, shared_warehouses, translate_units
 from syncer.inventory.snapshot import (
     ShopifyView,
     batched,
@@ -198,6 +199,8 @@ class InventoryRun:
         # nothing to read when every level in scope is held (or nothing changed).
         targeted = self.targeted(locations, rows, view, full, linked)
         units = self.read_in_flight(locations, targeted) if targeted else {}
+        if targeted:
+            add_units(units, self.read_shared_in_flight(locations, targeted))
         del targeted
         plan = self.plan(locations, rows, view, units, full, linked, unknown_items)
 
@@ -706,6 +709,26 @@ class InventoryRun:
             for order in ctx.shopify.sent_order_stock(in_doubt):
                 kept[str(order["id"])] = order
         count(list(kept.values()), statuses)
+        return units
+
+    def read_shared_in_flight(
+        self, locations: Mapping[str, str], skus: set[str]
+    ) -> dict[StockKey, int]:
+        """The in-flight units of the other shops' orders at locations mapped to warehouses
+        this shop also maps, as units at this shop's locations. Each shop is read with its
+        own client and its own state (which orders it sent, held or never sent); nothing is
+        written there. Only called when some level's target is computed, so a run with
+        nothing changed reads no other shop."""
+        units: dict[StockKey, int] = {}
+        for other in self.ctx.siblings():
+            configured = other.config.inventory.locations
+            if not shared_warehouses(locations, configured):
+                continue
+            other_locations = resolve_locations(configured, other.shopify.locations())
+            shared = {c: g for c, g in other_locations.items() if c in locations}
+            other_run = InventoryRun(other, self.report, self.options)
+            other_units = other_run.read_in_flight(shared, skus)
+            add_units(units, translate_units(locations, shared, other_units))
         return units
 
     def unallocated_links(self, status_by_guid: Mapping[str, str]) -> dict[str, dict[str, Any]]:
