@@ -166,6 +166,8 @@ class ShopifyClient(BulkOperations):
         self._throttle: tuple[float, float, float, float] | None = None
         self._version_warned = False
         self.answered_version: str | None = None
+        # Optional fields this shop's API refused: left out of every later document.
+        self.missing_fields: set[str] = set()
 
     # -- credentials -------------------------------------------------------------------------
 
@@ -301,7 +303,22 @@ class ShopifyClient(BulkOperations):
         """Send one document; return its `data`. Top-level errors raise DataError (or
         CredentialsError for ACCESS_DENIED); THROTTLED and 5xx are retried by HttpClient."""
         with self._one_at_a_time:
-            return self._execute(document, variables or {}, kind=kind, retry_safe=retry_safe)
+            while True:
+                sent = docs.without_fields(document, self.missing_fields)
+                try:
+                    return self._execute(sent, variables or {}, kind=kind, retry_safe=retry_safe)
+                except DataError as exc:
+                    messages = [str(e.get("message", "")) for e in exc.errors]
+                    missing = docs.fields_named_in(messages, sent)
+                    if not missing:
+                        raise
+                log.warning(
+                    "shopify %s: this shop's API does not serve %s; syncing without %s",
+                    kind,
+                    ", ".join(sorted(missing)),
+                    "it" if len(missing) == 1 else "them",
+                )
+                self.missing_fields |= missing
 
     def _execute(
         self, document: str, variables: dict[str, Any], *, kind: str, retry_safe: bool
