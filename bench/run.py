@@ -1128,6 +1128,75 @@ def run_size(
     return setup, results
 
 
+TWO_SHOPS_TARGET = "two shops: incremental sync all <= 2 requests/job/API/shop"
+
+
+def run_two_shops(options: argparse.Namespace) -> Verdict:
+    """Two Shopify sandboxes (NZD and AUD, same SKUs, both mapping MAIN and WEST, so their
+    in-flight stock is shared) on one Unleashed sandbox: catch up with `sync all`, then a
+    no-change `sync all` must cost at most 2 requests per job, per API and per shop."""
+    scale = options.scale
+    products = max(3, options.two_shops_products)
+    orders = max(1, options.two_shops_orders)
+    print(f"Two shops ({products:,} products, {orders:,} orders each)...")
+    boxes = start_sandboxes(
+        options.seed,
+        products=products,
+        orders=orders,
+        paid_share=options.paid_share,
+        shops=2,
+        shopify_options={
+            "maximum_available": STANDARD_BUCKET * scale,
+            "restore_rate": STANDARD_RATE * scale,
+        },
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="syncer-bench-shops-"))
+    state = workdir / "bench.db"
+    env = {**os.environ, **SANDBOX_ENV}
+    try:
+        config = boxes.write_shops_config(
+            workdir / "config.yaml",
+            state={"path": str(state)},
+            products={"max_changes": 1_000_000},
+            inventory={"max_changes": 1_000_000},
+            fulfillments={"enabled": True},
+        )
+        command = ["--config", str(config), "sync", "all"]
+        for _ in range(2):  # catch up, then settle what the catch-up changed itself
+            code, *_ = run_syncer(command, env, options.timeout)
+            if code not in (0, 1):
+                return Verdict(TWO_SHOPS_TARGET, False, f"catch-up sync all exited {code}")
+        last = _last_run_id(state)
+        code, wall, _, _, _output = run_syncer(command, env, options.timeout)
+        runs = _runs_since(state, last)
+    finally:
+        boxes.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    per_run = ", ".join(
+        f"{r['job']}@{r['shop']} {r['shopify_calls']}+{r['unleashed_calls']}" for r in runs
+    )
+    over = [
+        f"{r['job']}@{r['shop']}: {r[f'{api}_calls']} {api} calls"
+        for r in runs
+        for api in ("shopify", "unleashed")
+        if int(r[f"{api}_calls"]) > CALLS_PER_JOB_PER_API
+    ]
+    changed = [
+        f"{r['job']}@{r['shop']}: {r['created']} created, {r['updated']} updated"
+        for r in runs
+        if int(r["created"]) or int(r["updated"])
+    ]
+    shops = {r["shop"] for r in runs}
+    detail = f"exit {code}, {wall:.1f}s; per job@shop (Shopify+Unleashed): {per_run}"
+    if over:
+        detail += "; over: " + "; ".join(over)
+    if changed:
+        detail += "; NOT a no-change run: " + "; ".join(changed)
+    ok = code == 0 and not over and not changed and shops == {"nz", "au"}
+    print(f"  {'PASS' if ok else 'FAIL'}: {detail}")
+    return Verdict(TWO_SHOPS_TARGET, ok, detail)
+
+
 def run_profile(options: argparse.Namespace, profile: Profile, only: set[str] | None) -> Section:
     began = time.perf_counter()
     print(f"\n== {PROFILE_TITLES[profile.key]} ==")
@@ -1181,7 +1250,11 @@ def main(argv: list[str] | None = None) -> int:
         help="scaled: also run the full scenarios at this fraction of the size, to see "
         "whether peak memory stays flat (0: skip)",
     )
-    parser.add_argument("--only", nargs="*", help="scenario keys to run (default: all)")
+    parser.add_argument(
+        "--only", nargs="*", help="scenario keys to run, two_shops included (default: all)"
+    )
+    parser.add_argument("--two-shops-products", type=int, default=200)
+    parser.add_argument("--two-shops-orders", type=int, default=100)
     parser.add_argument("--output", type=Path, default=RESULTS)
     options = parser.parse_args(argv)
 
@@ -1202,6 +1275,12 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     only = set(options.only) if options.only else None
     sections = [run_profile(options, profile, only) for profile in profiles]
+    if only is None or "two_shops" in only:
+        two_shops = run_two_shops(options)
+        print(f"{ {True: 'PASS', False: 'FAIL', None: 'N/A '}[two_shops.ok] }  "
+              f"{two_shops.target}: {two_shops.detail}")  # fmt: skip
+        if sections:
+            sections[0].verdicts.insert(1, two_shops)
     total = time.perf_counter() - began
     options.output.write_text(markdown(sections, total), encoding="utf-8")
     print(f"\nWrote {options.output} ({total:.0f}s).")

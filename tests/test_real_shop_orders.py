@@ -169,3 +169,20 @@ def test_with_presentment_a_usd_presented_order_in_an_nzd_shop_is_sent_in_usd(
     assert abs(sent["Total"] - usd_total) <= D("0.02")
     home = sales_order(sandboxes, nzd.name)
     assert (home["Currency"]["CurrencyCode"], home["ExchangeRate"]) == ("NZD", D(1))
+
+
+def test_an_account_without_the_currencies_resource_sends_at_rate_one(
+    sandboxes: Sandboxes, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A 404 from `GET /Currencies` holds nothing back: the order goes at exchange rate 1."""
+    from syncer.sandbox.common import Fault
+
+    sku = sandboxes.world.variants()[0].sku
+    order = sandboxes.shopify.add_order([(sku, 1)], created_at=WHEN)
+    sandboxes.unleashed_server.faults.add(Fault("status", "GET /Currencies", 10, status=404))
+
+    result = sync(write(sandboxes, tmp_path), sandboxes)
+
+    assert result.exit_code == 0, result.output
+    assert [r.status for r in sandboxes.unleashed_server.requests("GET /Currencies")] == [404]
+    assert D(str(sales_order(sandboxes, order.name)["ExchangeRate"])) == 1

@@ -97,6 +97,7 @@ def test_typed_reads(sandbox):
             "item_id": item_id,
             "sku": "P00001",
             "tracked": True,
+            "bundle": False,
             "location_id": locations["West warehouse"],
             **app.quantities("P00001", "WEST"),
         }
@@ -393,3 +394,59 @@ def test_fulfillment_create_and_an_ambiguous_failure(sandbox):
         )
     assert len(app.written("fulfillmentCreate")) == 2  # applied once, never re-sent
     assert order.display_fulfillment_status == "FULFILLED"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        pytest.param("Field 'isGiftCard' doesn't exist on type 'LineItem'", id="shopify-undefined"),
+        pytest.param("Cannot query field 'isGiftCard' on type 'LineItem'.", id="graphql-core"),
+        pytest.param(
+            "Cannot return null for non-nullable field LineItem.isGiftCard.", id="null-violation"
+        ),
+    ],
+)
+def test_an_optional_field_the_api_lacks_is_left_out_from_then_on(message, monkeypatch):
+    from syncer.connectors import shopify_documents as docs
+    from syncer.errors import DataError
+
+    client = ShopifyClient(
+        "http://127.0.0.1:9", "2026-10", "shpat_x", counter=CallCounter(), redactor=Redactor()
+    )
+    sent: list[str] = []
+
+    def answer(document, variables, *, kind, retry_safe):
+        sent.append(document)
+        if "isGiftCard" in document:
+            raise DataError(
+                f"shopify {kind}: {message}", api="shopify", errors=[{"message": message}]
+            )
+        return {"ok": True}
+
+    monkeypatch.setattr(client, "_execute", answer)
+    assert client.execute(docs.ORDERS, {}, kind="orders.list") == {"ok": True}
+    assert client.execute(docs.ORDERS_BY_IDS, {}, kind="orders.by_ids") == {"ok": True}
+    assert ["isGiftCard" in d for d in sent] == [True, False, False]
+    assert "lineItemGroup" in sent[1]  # only what the API named is left out
+    assert client.missing_fields == {"isGiftCard"}
+
+
+def test_an_error_naming_no_optional_field_is_raised():
+    from syncer.connectors import shopify_documents as docs
+    from syncer.errors import DataError
+
+    client = ShopifyClient(
+        "http://127.0.0.1:9", "2026-10", "shpat_x", counter=CallCounter(), redactor=Redactor()
+    )
+
+    def answer(document, variables, *, kind, retry_safe):
+        raise DataError(
+            "shopify x: Field 'sku' doesn't exist",
+            api="shopify",
+            errors=[{"message": "Field 'sku' doesn't exist"}],
+        )
+
+    client._execute = answer  # type: ignore[method-assign]
+    with pytest.raises(DataError, match="'sku'"):
+        client.execute(docs.ORDERS, {}, kind="orders.list")
+    assert client.missing_fields == set()

@@ -243,3 +243,34 @@ def _printed(name: str, value) -> str:
 
     printer = sys.modules["graphql.utilities.print_schema"]
     return printer.print_input_value(name, value)
+
+
+OPTIONAL_CASES = [
+    (name, field)
+    for name, document in DOCUMENTS
+    for field in docs.OPTIONAL_FIELDS
+    if field in document
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "field"), OPTIONAL_CASES, ids=[f"{n}-{f}" for n, f in OPTIONAL_CASES]
+)
+def test_a_document_without_an_optional_field_is_still_valid(reference, name, field):
+    """What the client sends to a shop whose API lacks an optional field."""
+    stripped = docs.without_fields(docs.ALL_DOCUMENTS[name], {field})
+    assert field not in stripped
+    errors = validate(reference, parse(stripped))
+    assert errors == [], f"{name} without {field}: {[e.message for e in errors]}"
+
+
+def test_every_optional_field_is_in_some_document():
+    used = {field for _, field in OPTIONAL_CASES}
+    assert used == set(docs.OPTIONAL_FIELDS)
+
+
+def test_all_optional_fields_at_once_leave_valid_documents(reference):
+    for name, document in DOCUMENTS:
+        stripped = docs.without_fields(document, set(docs.OPTIONAL_FIELDS))
+        errors = validate(reference, parse(stripped))
+        assert errors == [], f"{name}: {[e.message for e in errors]}"

@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from decimal import Decimal
@@ -68,6 +68,17 @@ def search_value(value: str) -> str:
 
 def sku_query(skus: Iterable[str]) -> str:
     return " OR ".join(f"sku:{search_value(s)}" for s in skus)
+
+
+def requires_components(item: Mapping[str, Any] | None) -> bool:
+    """Whether an inventory item node ({variant{requiresComponents}}) or a variant node
+    ({requiresComponents}) is a Shopify Bundles parent, whose stock Shopify derives from its
+    components and refuses to take from an API."""
+    if not item:
+        return False
+    if "requiresComponents" in item:
+        return bool(item["requiresComponents"])
+    return bool((item.get("variant") or {}).get("requiresComponents"))
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -155,6 +166,8 @@ class ShopifyClient(BulkOperations):
         self._throttle: tuple[float, float, float, float] | None = None
         self._version_warned = False
         self.answered_version: str | None = None
+        # Optional fields this shop's API refused: left out of every later document.
+        self.missing_fields: set[str] = set()
 
     # -- credentials -------------------------------------------------------------------------
 
@@ -290,7 +303,22 @@ class ShopifyClient(BulkOperations):
         """Send one document; return its `data`. Top-level errors raise DataError (or
         CredentialsError for ACCESS_DENIED); THROTTLED and 5xx are retried by HttpClient."""
         with self._one_at_a_time:
-            return self._execute(document, variables or {}, kind=kind, retry_safe=retry_safe)
+            while True:
+                sent = docs.without_fields(document, self.missing_fields)
+                try:
+                    return self._execute(sent, variables or {}, kind=kind, retry_safe=retry_safe)
+                except DataError as exc:
+                    messages = [str(e.get("message", "")) for e in exc.errors]
+                    missing = docs.fields_named_in(messages, sent)
+                    if not missing:
+                        raise
+                log.warning(
+                    "shopify %s: this shop's API does not serve %s; syncing without %s",
+                    kind,
+                    ", ".join(sorted(missing)),
+                    "it" if len(missing) == 1 else "them",
+                )
+                self.missing_fields |= missing
 
     def _execute(
         self, document: str, variables: dict[str, Any], *, kind: str, retry_safe: bool
@@ -679,8 +707,9 @@ class ShopifyClient(BulkOperations):
         return dict(product) if product else None
 
     def iter_inventory_levels(self, location_id: str) -> Iterator[dict[str, Any]]:
-        """Every inventory level at a location: {id updatedAt item{id sku tracked}
-        quantities[{name quantity}] available} (`available` added from quantities)."""
+        """Every inventory level at a location: {id updatedAt item{id sku tracked
+        variant{requiresComponents}} quantities[{name quantity}] available} (`available`
+        added from quantities)."""
         size = self._fit(docs.LOCATION_INVENTORY_LEVELS, {"id": location_id}, "first", 250)
         for level in self.paginate(
             docs.LOCATION_INVENTORY_LEVELS,
@@ -693,8 +722,9 @@ class ShopifyClient(BulkOperations):
     def inventory_levels_for_items(
         self, item_ids: Sequence[str], location_ids: Iterable[str] | None = None
     ) -> list[dict[str, Any]]:
-        """Levels of the given inventory items, as [{item_id sku tracked location_id available
-        on_hand committed}], limited to `location_ids` when given."""
+        """Levels of the given inventory items, as [{item_id sku tracked bundle location_id
+        available on_hand committed}] (`bundle`: the item's variant is a bundle parent),
+        limited to `location_ids` when given."""
         wanted = set(location_ids) if location_ids is not None else None
         variables = {"levelsFirst": LEVELS_PER_ITEM}
         size = self._fit(docs.ITEM_INVENTORY_LEVELS, variables, "ids", NODES_PER_CALL)
@@ -723,6 +753,7 @@ class ShopifyClient(BulkOperations):
                             "item_id": item["id"],
                             "sku": item["sku"],
                             "tracked": item["tracked"],
+                            "bundle": requires_components(item),
                             "location_id": level["location"]["id"],
                             **quantities,
                         }

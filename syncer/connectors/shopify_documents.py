@@ -68,7 +68,7 @@ fragment OrderFields on Order {{
 
 _VARIANT_FRAGMENT = """
 fragment VariantFields on ProductVariant {
-  id title sku barcode price position updatedAt
+  id title sku barcode price position updatedAt requiresComponents
   product {
     id title handle descriptionHtml productType status updatedAt variantsCount { count }
   }
@@ -292,7 +292,7 @@ query LocationInventoryLevels($id: ID!, $first: Int!, $after: String) {
       pageInfo { hasNextPage endCursor }
       nodes {
         id updatedAt
-        item { id sku tracked }
+        item { id sku tracked variant { requiresComponents } }
         quantities(names: ["available", "on_hand", "committed"]) { name quantity }
       }
     }
@@ -305,6 +305,7 @@ query ItemInventoryLevels($ids: [ID!]!, $levelsFirst: Int!) {
   nodes(ids: $ids) {
     ... on InventoryItem {
       id sku tracked
+      variant { requiresComponents }
       inventoryLevels(first: $levelsFirst) {
         pageInfo { hasNextPage endCursor }
         nodes {
@@ -497,7 +498,7 @@ BULK_VARIANTS = """
   productVariants {
     edges {
       node {
-        id title sku barcode price position updatedAt
+        id title sku barcode price position updatedAt requiresComponents
         product {
           id title handle descriptionHtml productType status updatedAt variantsCount { count }
         }
@@ -521,7 +522,7 @@ BULK_INVENTORY_LEVELS = """
           edges {
             node {
               id updatedAt
-              item { id sku tracked }
+              item { id sku tracked variant { requiresComponents } }
               location { id }
               quantities(names: ["available", "on_hand", "committed"]) { name quantity }
             }
@@ -580,3 +581,73 @@ ALL_DOCUMENTS: dict[str, str] = {
     and isinstance(value, str)
     and not name.startswith("MONEY")
 }
+
+
+# -- optional fields --------------------------------------------------------------------------
+
+# Fields that only enrich what syncer reports, or save it requests: a bundle's name, a gift
+# card or tip told apart, a POS sale's location, a bundle parent spotted before Shopify refuses
+# its stock write, a count that picks a bulk read. A shop whose API version (or a service
+# speaking an older subset of the schema) lacks one still syncs without it; the client strips
+# the field from its documents once the API has said so, instead of failing every read.
+OPTIONAL_FIELDS = (
+    "isGiftCard",
+    "lineItemGroup",
+    "totalTipReceivedSet",
+    "retailLocation",
+    "requiresComponents",
+    "productsCount",
+)
+
+_EMPTY_SELECTION = re.compile(r"\b\w+\s*\{\s*\}")
+
+
+def fields_named_in(messages: list[str], document: str) -> set[str]:
+    """The optional fields of `document` that these error messages name."""
+    return {
+        name
+        for name in OPTIONAL_FIELDS
+        if re.search(rf"\b{name}\b", document)
+        and any(re.search(rf"\b{name}\b", message) for message in messages)
+    }
+
+
+def without_fields(document: str, names: set[str] | frozenset[str]) -> str:
+    """`document` with every selection of these fields removed: the field, its alias, its
+    arguments and its sub-selection; a selection left empty goes with it."""
+    if not names:
+        return document
+    for name in names:
+        pattern = re.compile(rf"(?:\b\w+\s*:\s*)?\b{name}\b")
+        out: list[str] = []
+        at = 0
+        while (match := pattern.search(document, at)) is not None:
+            end = _skip_group(document, _skip_space(document, match.end()), "(", ")")
+            end = _skip_group(document, _skip_space(document, end), "{", "}")
+            out.append(document[at : match.start()])
+            at = end
+        document = "".join(out) + document[at:]
+    while _EMPTY_SELECTION.search(document):
+        document = _EMPTY_SELECTION.sub("", document)
+    return document
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\r\n":
+        at += 1
+    return at
+
+
+def _skip_group(text: str, at: int, opening: str, closing: str) -> int:
+    """The index after a balanced `opening ... closing` group at `at`, or `at` when none."""
+    if at >= len(text) or text[at] != opening:
+        return at
+    depth = 0
+    for index in range(at, len(text)):
+        if text[index] == opening:
+            depth += 1
+        elif text[index] == closing:
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return len(text)

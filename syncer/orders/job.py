@@ -375,9 +375,18 @@ class OrdersRun:
     def currency_rates(self) -> CurrencyRates:
         """Unleashed's exchange rates, read once a run (one request), when first needed."""
         if self.rates is None:
+            try:
+                records = self.ctx.unleashed.currencies(in_use=True)
+            except NotFound:
+                # An account or API edition without the Currencies resource has no rates to
+                # give: every order goes at rate 1, as for a one-currency business.
+                log.warning(
+                    "unleashed: GET /Currencies is not available; orders are sent at exchange "
+                    "rate 1 (Unleashed's base currency assumed)"
+                )
+                records = []
             self.rates = CurrencyRates.from_records(
-                self.ctx.unleashed.currencies(in_use=True),
-                self.ctx.config.unleashed.base_currency,
+                records, self.ctx.config.unleashed.base_currency
             )
         return self.rates
 

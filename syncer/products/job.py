@@ -46,7 +46,13 @@ from syncer.connectors.unleashed import GUIDS_PER_REQUEST, parse_date
 from syncer.engine import Context, Options, shop_key
 from syncer.errors import DataError, SafetyStop
 from syncer.links import PRODUCT_LINK
-from syncer.products.planner import ProductPlan, other_side, plan, safety_check
+from syncer.products.planner import (
+    ProductPlan,
+    other_side,
+    outside_groups,
+    plan,
+    safety_check,
+)
 from syncer.products.projection import (
     SIDES,
     Projection,
@@ -594,6 +600,16 @@ class ProductsRun:
         self.retry = {str(row["key"]) for row in self.store.pending(JOB, "product")}
         self.retry |= {sku for sku, link in self.links.items() if link["status"] == "creating"}
         reads, scope = self.read()
+        if self.master == "unleashed":
+            # A shop limited to some product groups: the other groups' products are neither
+            # created nor updated there, and their drift is not this shop's to report.
+            outside = outside_groups(reads["unleashed"].records, self.cfg.groups)
+            if outside:
+                for side in SIDES:
+                    kept = [r for r in reads[side].records if r.sku not in outside]
+                    reads[side] = replace(reads[side], records=kept)
+                if scope is not None:
+                    scope = scope - outside
         for side in SIDES:
             self.note_ids(reads[side].records)
         last_synced = {
