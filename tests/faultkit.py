@@ -13,6 +13,7 @@ import importlib.util
 import json
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 import syncer.cli as cli_module
+from syncer.fulfillments.job import IN_FLIGHT
 from syncer.http import RetryPolicy
 from syncer.orders.job import OVERLAP
 from syncer.sandbox.common import Reply, Request
@@ -109,6 +111,27 @@ class Harness:
         a real clean run happens later, when they are in the past."""
         ahead = self.boxes.shopify._clock - datetime.now(UTC) + timedelta(seconds=1)
         self.skew = max(self.skew, ahead)
+
+    def later(self, delta: timedelta = IN_FLIGHT) -> None:
+        """Make the next run happen `delta` later, for syncer and both sandboxes alike (their
+        clocks follow the skew from now on), after whatever a killed or timed-out run left on
+        its way has landed: the clean run after a crash, once no call of the dead run can
+        still arrive (a fulfilment sent without a reply is only sent again after that)."""
+        for server in (self.boxes.shopify_server, self.boxes.unleashed_server):
+            assert server.wait_idle(), f"{server.app.name} sandbox still busy after 60 s"
+        self.skew += delta
+        shop, harness = self.boxes.shopify, self
+
+        def shop_now() -> datetime:
+            real = (datetime.now(UTC) + harness.skew).replace(microsecond=0)
+            shop._clock = max(real, shop._clock + timedelta(seconds=1))
+            return shop._clock
+
+        self.monkeypatch.setattr(shop, "now", shop_now)
+        self.monkeypatch.setattr(
+            self.boxes.unleashed, "clock", lambda: time.time() + harness.skew.total_seconds()
+        )
+        self.catch_up()
 
     def sync(self, job: str, *extra: str, allowed: tuple[int, ...] = (0, 1)) -> CliResult:
         return self.run("sync", job, *extra, allowed=allowed)

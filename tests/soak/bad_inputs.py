@@ -225,7 +225,7 @@ class Install:
         """Replies sane again: a clean run of the job (and orders) restores every invariant."""
         for api in ("shopify", "unleashed"):
             tamper(self.boxes, api).clear()
-        self.h.catch_up()
+        self.h.later()
         self.h.sync("orders")
         if self.job != "orders":
             self.h.sync(self.job, *(["--full"] if self.job == "inventory" else []))
