@@ -350,7 +350,8 @@ def check_stock_formula(boxes: Sandboxes, *, buffer: int = 0) -> int:
 
 def check_pending_reported(h: Harness) -> int:
     """Every held or failed item that `status --json` lists was reported by the last run of
-    its job, and every order held or failed in that run is still pending."""
+    its job that went through (a run an API outage stopped reports what it got to, not the
+    retry list), and every order held or failed in that run is still pending."""
     status = h.status()
     store = h.store()
     try:
@@ -362,6 +363,11 @@ def check_pending_reported(h: Harness) -> int:
                 continue
             assert last is not None, f"{job}: pending items but no run"
             items = store.run_items(int(last["id"]))
+            if last.get("status") == "failed":  # and the runs back to one that went through
+                for run in store.runs(job=job)[1:]:
+                    items += store.run_items(int(run["id"]))
+                    if run["status"] != "failed":
+                        break
             reported = {(i["key"], i["action"]) for i in items if i["action"] in ("hold", "fail")}
             reported_orders = {
                 (i["key"], i["action"])
