@@ -15,6 +15,10 @@ from typing import Final
 # what was sent). Read by the fulfilments job (by order number) and the inventory job (sent
 # orders whose units are still in flight).
 ORDER_LINK: Final = "order"
+# Orders job, for an order split over warehouses (orders.warehouse_by_location): one ledger row
+# per sales order, keyed "<order gid>|<warehouse code>" -> that sales order's Guid, written
+# "sending" before its POST. The order's own "order" row lists them in data.sales_orders.
+SALES_ORDER_LINK: Final = "sales_order"
 # Orders job: customer email -> Unleashed customer code.
 CUSTOMER_LINK: Final = "customer"
 # Orders job: Shopify refund gid -> Unleashed free credit note Guid.

@@ -858,7 +858,7 @@ def test_an_unset_tier_on_the_other_side_is_filled_from_the_shopify_master() -> 
     other = from_unleashed(unleashed_product(), price_tier=2)
     master = s(price=Decimal("12.00"))
     result = plan("shopify", [master], [other], {}, fields=("price",))
-    assert changes(result) == {"A": {"price": (None, Decimal("12.00"))}}
+    assert changes(result) == {"A": {"price": (Decimal("0.00"), Decimal("12.00"))}}
     assert actions(result) == [("A", "update")]
 
 

@@ -492,7 +492,7 @@ UNSET_TIER_2 = "SellPriceTier2 is not set in Unleashed ({}): set it, or use pric
     [
         pytest.param(
             {"Name": "", "Value": "0.0000"},
-            None,
+            Decimal("0.00"),
             UNSET_TIER_2.format("Name '', Value '0.0000'"),
             id="unnamed-zero-as-unleashed-sends-it",
         ),
@@ -510,7 +510,7 @@ UNSET_TIER_2 = "SellPriceTier2 is not set in Unleashed ({}): set it, or use pric
         ),
         pytest.param(
             {"Name": "Wholesale", "Value": 0},
-            None,
+            Decimal("0.00"),
             UNSET_TIER_2.format("Name 'Wholesale', Value 0"),
             id="number-zero",
         ),
@@ -524,7 +524,7 @@ UNSET_TIER_2 = "SellPriceTier2 is not set in Unleashed ({}): set it, or use pric
         pytest.param({"Name": "", "Value": "7.0000"}, Decimal("7.00"), None, id="unnamed-priced"),
     ],
 )
-def test_an_unset_price_tier_gives_no_price_and_says_why(
+def test_an_unset_price_tier_is_flagged_with_the_reason(
     tier_2: Any, expected_price: Decimal | None, reason: str | None
 ) -> None:
     record = from_unleashed(unleashed(SellPriceTier2=tier_2), price_tier=2)

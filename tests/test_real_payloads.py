@@ -789,7 +789,7 @@ def unleashed_page(source: str) -> dict[str, Any]:
             {
                 "_TEST01": (
                     "Test Item 01",
-                    None,
+                    D("0.00"),
                     D("0.000"),
                     "_Test",
                     False,

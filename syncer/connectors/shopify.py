@@ -39,6 +39,7 @@ RENEW_MARGIN = 300.0  # seconds before expiry when a client-credentials token is
 # Order lines per order in a page of orders; the rest are fetched after, per order. Most
 # orders have a few lines: 5 fits 14 orders in a 1,000-point page (10 fitted 10).
 LINE_ITEMS_FIRST = 5
+SENT_LINES_FIRST = 20  # lines per order (and per fulfilment order) of sent_order_stock
 SKUS_PER_QUERY = 50  # `sku:A OR sku:B ...` terms per productVariants query
 LEVELS_PER_ITEM = 10  # inventory levels read per item (one per location)
 QUANTITIES_PER_CALL = 250  # Shopify's input array cap
@@ -407,7 +408,12 @@ class ShopifyClient(BulkOperations):
         return dict(self.execute(docs.SHOP, kind="shop")["shop"])
 
     def iter_orders(
-        self, search_query: str, page_size: int = MAX_PAGE_SIZE, *, presentment: bool = False
+        self,
+        search_query: str,
+        page_size: int = MAX_PAGE_SIZE,
+        *,
+        presentment: bool = False,
+        locations: bool = False,
     ) -> Generator[dict[str, Any], None, None]:
         """Orders matching a search (e.g. `updated_at:>='2026-11-01T00:00:00Z'`), oldest update
         first, in the `OrderFields` shape of shopify_documents.py: ids and timestamps, status
@@ -416,14 +422,16 @@ class ShopifyClient(BulkOperations):
         lineItems.nodes with every line (pages beyond the first are fetched and appended).
         Pages are as large as the cost limit allows (`page_size` caps them, e.g. for --limit);
         a node that is not an order object is passed on as it is, for the caller to report.
-        With `presentment`, money sets also carry `presentmentMoney`."""
-        document = docs.ORDERS_PRESENTMENT if presentment else docs.ORDERS
+        With `presentment`, money sets also carry `presentmentMoney`. With `locations`, each
+        order also has `retailLocation{id}` and every fulfilment order's `status`,
+        `assignedLocation{location{id}}` and `lineItems.nodes[{totalQuantity lineItem{id}}]`."""
+        document = _order_document(False, presentment, locations)
         variables = {"query": search_query, "lineItemsFirst": LINE_ITEMS_FIRST}
         size = self._fit(document, variables, "first", page_size)
         for order in self.paginate(
             document, {**variables, "first": size}, ("orders",), kind="orders.list"
         ):
-            yield self._complete_lines(order, presentment)
+            yield self._complete_locations(self._complete_lines(order, presentment))
 
     def _complete_lines(self, order: dict[str, Any], presentment: bool = False) -> dict[str, Any]:
         if not isinstance(order, dict) or not order.get("id"):
@@ -453,17 +461,54 @@ class ShopifyClient(BulkOperations):
         return order
 
     def orders_by_ids(
-        self, gids: Sequence[str], *, presentment: bool = False
+        self, gids: Sequence[str], *, presentment: bool = False, locations: bool = False
     ) -> list[dict[str, Any]]:
         """Orders by GID (shape as iter_orders), in the order asked; unknown ids are left out."""
-        document = docs.ORDERS_BY_IDS_PRESENTMENT if presentment else docs.ORDERS_BY_IDS
+        document = _order_document(True, presentment, locations)
         variables = {"lineItemsFirst": LINE_ITEMS_FIRST}
         size = self._fit(document, variables, "ids", NODES_PER_CALL)
         found: list[dict[str, Any]] = []
         for batch in chunks(list(gids), size):
             data = self.execute(document, {**variables, "ids": list(batch)}, kind="orders.by_ids")
-            found.extend(self._complete_lines(n, presentment) for n in data["nodes"] if n)
+            found.extend(
+                self._complete_locations(self._complete_lines(n, presentment))
+                for n in data["nodes"]
+                if n
+            )
         return found
+
+    def sent_order_stock(self, gids: Sequence[str]) -> list[dict[str, Any]]:
+        """Orders by GID with every line (`id sku currentQuantity`, up to SENT_LINES_FIRST;
+        `lineItems.pageInfo.hasNextPage` says when there are more), `retailLocation{id}` and
+        the fulfilment orders' status, assigned location and lines (`lineItem{id}`)."""
+        document = docs.SENT_ORDER_STOCK
+        variables = {"lineItemsFirst": SENT_LINES_FIRST}
+        size = self._fit(document, variables, "ids", NODES_PER_CALL)
+        found: list[dict[str, Any]] = []
+        for batch in chunks(list(gids), size):
+            data = self.execute(
+                document, {**variables, "ids": list(batch)}, kind="orders.sent_stock"
+            )
+            found.extend(n for n in data["nodes"] if n)
+        return found
+
+    def _complete_locations(self, order: dict[str, Any]) -> dict[str, Any]:
+        """An order whose fulfilment orders (or their lines) did not fit the order page gets
+        them whole from one more call, so no line is sent to the wrong warehouse."""
+        if not isinstance(order, dict) or not order.get("id"):
+            return order
+        connection = order.get("fulfillmentOrders")
+        if not isinstance(connection, dict):
+            return order
+        overflow = (connection.get("pageInfo") or {}).get("hasNextPage") or any(
+            ((fo.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage")
+            for fo in connection.get("nodes") or []
+            if isinstance(fo, dict)
+        )
+        if overflow:
+            complete = self.fulfillment_orders_for([str(order["id"])])
+            order["fulfillmentOrders"] = {"nodes": complete.get(str(order["id"]), [])}
+        return order
 
     def refunds_by_ids(
         self, ids: Sequence[str], *, presentment: bool = False
@@ -858,3 +903,18 @@ def _jsonable(value: Any, key: str = "") -> Any:
     if isinstance(value, Decimal):
         return float(value) if key == "value" else str(value)
     return value
+
+
+def _order_document(by_ids: bool, presentment: bool, locations: bool) -> str:
+    """The order document for a listing or an id look-up, with the optional parts asked."""
+    if by_ids:
+        if locations:
+            return (
+                docs.ORDERS_BY_IDS_LOCATIONS_PRESENTMENT
+                if presentment
+                else docs.ORDERS_BY_IDS_LOCATIONS
+            )
+        return docs.ORDERS_BY_IDS_PRESENTMENT if presentment else docs.ORDERS_BY_IDS
+    if locations:
+        return docs.ORDERS_LOCATIONS_PRESENTMENT if presentment else docs.ORDERS_LOCATIONS
+    return docs.ORDERS_PRESENTMENT if presentment else docs.ORDERS

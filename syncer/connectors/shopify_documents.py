@@ -162,9 +162,40 @@ query RefundsByIds($ids: [ID!]!) {{
 }}
 """
 
+
+# With `orders.warehouse_by_location` the order documents also read where each line ships
+# from: the fulfilment orders' assigned locations and lines, and a POS order's retail location.
+# Separate documents, so shops without the option do not pay the extra cost per order.
+_ORDER_LOCATIONS = """
+  retailLocation { id }
+  fulfillmentOrders(first: 3) {
+    pageInfo { hasNextPage }
+    nodes {
+      status
+      assignedLocation { location { id } }
+      lineItems(first: $lineItemsFirst) {
+        pageInfo { hasNextPage }
+        nodes { totalQuantity lineItem { id } }
+      }
+    }
+  }
+"""
+_REFUNDS_FIELD = "  refunds(first: 10) { id createdAt updatedAt }\n"
+
+
+def _with_locations(document: str) -> str:
+    if _REFUNDS_FIELD not in document:
+        raise ValueError("the order document has no refunds field to add the locations after")
+    return document.replace(_REFUNDS_FIELD, _REFUNDS_FIELD + _ORDER_LOCATIONS.lstrip("\n"))
+
+
 ORDERS_PRESENTMENT = _with_presentment(ORDERS)
 ORDER_LINE_ITEMS_PRESENTMENT = _with_presentment(ORDER_LINE_ITEMS)
 ORDERS_BY_IDS_PRESENTMENT = _with_presentment(ORDERS_BY_IDS)
+ORDERS_LOCATIONS = _with_locations(ORDERS)
+ORDERS_LOCATIONS_PRESENTMENT = _with_locations(ORDERS_PRESENTMENT)
+ORDERS_BY_IDS_LOCATIONS = _with_locations(ORDERS_BY_IDS)
+ORDERS_BY_IDS_LOCATIONS_PRESENTMENT = _with_locations(ORDERS_BY_IDS_PRESENTMENT)
 REFUNDS_BY_IDS_PRESENTMENT = _with_presentment(REFUNDS_BY_IDS)
 
 LOCATIONS = """
@@ -298,6 +329,34 @@ query OpenOrderStock($query: String, $first: Int!, $after: String, $lineItemsFir
           lineItems(first: $lineItemsFirst) {
             pageInfo { hasNextPage endCursor }
             nodes { sku remainingQuantity }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+# Sent orders still unallocated in Unleashed count every unit in flight, fulfilled in Shopify or
+# not (a POS sale, a 3PL's fulfilment): all lines, where each was assigned or sold.
+SENT_ORDER_STOCK = """
+query SentOrderStock($ids: [ID!]!, $lineItemsFirst: Int!) {
+  nodes(ids: $ids) {
+    ... on Order {
+      id name cancelledAt displayFinancialStatus
+      retailLocation { id }
+      lineItems(first: $lineItemsFirst) {
+        pageInfo { hasNextPage }
+        nodes { id sku currentQuantity }
+      }
+      fulfillmentOrders(first: 3) {
+        pageInfo { hasNextPage }
+        nodes {
+          status
+          assignedLocation { location { id } }
+          lineItems(first: $lineItemsFirst) {
+            pageInfo { hasNextPage }
+            nodes { totalQuantity lineItem { id } }
           }
         }
       }

@@ -214,9 +214,17 @@ class FulfillmentsRun:
         """OrderNumber -> (order gid, order name) for every sales order syncer sent."""
         ours: dict[str, tuple[str, str]] = {}
         for link in self.store.links(ORDER_LINK):
-            number = link["data"].get("order_number")
-            if number and link["status"] in ("created", "sending"):
-                ours[str(number)] = (str(link["key"]), str(link["data"].get("name") or ""))
+            if link["status"] not in ("created", "sending"):
+                continue
+            name = str(link["data"].get("name") or "")
+            # An order split over warehouses has one sales order per warehouse; a shipment of
+            # any of them goes back to the same Shopify order.
+            numbers = [link["data"].get("order_number")] + [
+                entry.get("order_number") for entry in link["data"].get("sales_orders") or []
+            ]
+            for number in numbers:
+                if number:
+                    ours[str(number)] = (str(link["key"]), name)
         return ours
 
     def done_keys(self) -> set[str]:

@@ -99,7 +99,13 @@ from syncer.inventory.snapshot import (
     parse_cursor,
     stock_row,
 )
-from syncer.links import ORDER_LINK, PRODUCT_LINK, STOCK_ITEM_LINK, STOCK_SEEN_LINK
+from syncer.links import (
+    ORDER_LINK,
+    PRODUCT_LINK,
+    SALES_ORDER_LINK,
+    STOCK_ITEM_LINK,
+    STOCK_SEEN_LINK,
+)
 from syncer.report import Item, RunReport
 from syncer.timeutil import iso
 
@@ -574,7 +580,15 @@ class InventoryRun:
                         count([order], {})
                 ctx.progress.advance()
         ctx.progress.done()
-        if not seen:
+        status_by_guid: dict[str, str] = {}
+        if unallocated and (sent_links or self.store.count_links(ORDER_LINK)):
+            # Also orders that no longer look open (a POS sale, an order fulfilled in
+            # Shopify): while Unleashed has not allocated them they count in full.
+            for sales_order in ctx.unleashed.iter_sales_orders(order_status=unallocated):
+                guid = str(sales_order.get("Guid") or "").lower()
+                status_by_guid[guid] = str(sales_order.get("OrderStatus") or "")
+            sent_links.update(self.unallocated_links(status_by_guid))
+        if not seen and not sent_links:
             return {}
         overflow = [gid for gid, order in kept.items() if overflows(order)]
         if overflow:
@@ -582,13 +596,27 @@ class InventoryRun:
             for gid, order in kept.items():
                 if gid in complete:
                     order["fulfillmentOrders"] = {"nodes": complete[gid]}
-        status_by_guid: dict[str, str] = {}
-        if sent_links and unallocated:
-            for sales_order in ctx.unleashed.iter_sales_orders(order_status=unallocated):
-                guid = str(sales_order.get("Guid") or "").lower()
-                status_by_guid[guid] = str(sales_order.get("OrderStatus") or "")
-        count(list(kept.values()), sent_order_statuses(sent_links, status_by_guid))
+        statuses = sent_order_statuses(sent_links, status_by_guid)
+        in_doubt = [gid for gid, status in statuses.items() if status in unallocated]
+        if in_doubt:
+            for order in ctx.shopify.sent_order_stock(in_doubt):
+                kept[str(order["id"])] = order
+        count(list(kept.values()), statuses)
         return units
+
+    def unallocated_links(self, status_by_guid: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+        """Order links (by Shopify order gid) of the sales orders syncer sent that Unleashed
+        still holds unallocated, found by Guid (a split order's sales orders by their own)."""
+        found: dict[str, dict[str, Any]] = {}
+        for guid in status_by_guid:
+            link = self.store.link_by_remote(ORDER_LINK, guid)
+            if link is None:
+                part = self.store.link_by_remote(SALES_ORDER_LINK, guid)
+                gid = str((part or {}).get("data", {}).get("order") or "")
+                link = self.store.link(ORDER_LINK, gid) if gid else None
+            if link is not None:
+                found[str(link["key"])] = link
+        return found
 
     # -- writes --------------------------------------------------------------------------------
 

@@ -175,6 +175,14 @@ def in_flight_lines(
       `default_location_gid`, capped by `unfulfilledQuantity` when the input carries it. That
       cap assumes `unfulfilledQuantity` = units not yet fulfilled; it can over-count a line
       that was both refunded and partly fulfilled, which errs on the side of not overselling.
+    - "A sent order in an unallocated status counts all its units, whether or not Shopify has
+      fulfilled them": a POS sale or an order a 3PL fulfilled in Shopify left the shelf, but
+      Unleashed's AvailableQty counts those units until the sales order is allocated. When the
+      order carries its lines with ids (`lineItems.nodes[{id, sku, currentQuantity}]`), each
+      line counts its `currentQuantity` at the location it was sold or assigned: a POS order's
+      `retailLocation`, else the location of the fulfilment order holding the line (closed ones
+      too; not cancelled ones), else `default_location_gid`. Without line ids, or with more
+      lines than were read (`pageInfo.hasNextPage`), the open-units rule above applies.
     - Lines without a SKU (custom items) cannot match Unleashed stock and are left out.
     """
     unallocated = set(unallocated_statuses)
@@ -191,7 +199,10 @@ def in_flight_lines(
             reason = "sent_unallocated"
         else:
             continue
-        for sku, location_gid, quantity in _open_units(order, default_location_gid):
+        units = _all_units(order, default_location_gid) if reason == "sent_unallocated" else None
+        if units is None:
+            units = _open_units(order, default_location_gid)
+        for sku, location_gid, quantity in units:
             result.append(InFlightLine(sku, location_gid, quantity, reason, order_gid))
     return result
 
@@ -211,7 +222,16 @@ def sent_order_statuses(
     """
     result: dict[str, str | None] = {}
     for gid, link in sent_links.items():
-        status = status_by_guid.get(str(link.get("remote_id") or "").lower())
+        # An order split over warehouses counts by the first of its sales orders still in an
+        # unallocated status: its units then stay in flight until every part is allocated,
+        # which errs on the side of not overselling.
+        guids = [str(link.get("remote_id") or "")] + [
+            str(entry.get("guid") or "")
+            for entry in (link.get("data") or {}).get("sales_orders") or []
+        ]
+        status = next(
+            (status_by_guid[g.lower()] for g in guids if status_by_guid.get(g.lower())), None
+        )
         if status:
             result[gid] = status
         elif link.get("status") == "created":
@@ -241,6 +261,37 @@ def _open_units(order: Mapping[str, Any], default_location_gid: str) -> list[tup
             quantity = min(quantity, int(line["unfulfilledQuantity"]))
         if sku and quantity > 0:
             units.append((str(sku), default_location_gid, quantity))
+    return units
+
+
+def _all_units(
+    order: Mapping[str, Any], default_location_gid: str
+) -> list[tuple[str, str, int]] | None:
+    """(SKU, location, units) of every current unit of a sent order, fulfilled or not; None
+    when the order does not carry its lines with ids (the caller counts open units then)."""
+    line_items = order.get("lineItems")
+    if not isinstance(line_items, Mapping) or (line_items.get("pageInfo") or {}).get("hasNextPage"):
+        return None
+    lines = connection_nodes(line_items)
+    if not lines or not all(line.get("id") for line in lines):
+        return None
+    retail = (order.get("retailLocation") or {}).get("id")
+    where: dict[str, str] = {}
+    for fulfillment_order in connection_nodes(order.get("fulfillmentOrders")):
+        if fulfillment_order.get("status") == "CANCELLED":
+            continue
+        location_gid = _assigned_location(fulfillment_order)
+        for fo_line in connection_nodes(fulfillment_order.get("lineItems")):
+            line_id = (fo_line.get("lineItem") or {}).get("id")
+            if line_id and location_gid:
+                where.setdefault(str(line_id), location_gid)
+    units: list[tuple[str, str, int]] = []
+    for line in lines:
+        sku = line.get("sku")
+        quantity = int(line.get("currentQuantity") or 0)
+        if sku and quantity > 0:
+            location_gid = str(retail) if retail else where.get(str(line["id"]))
+            units.append((str(sku), location_gid or default_location_gid, quantity))
     return units
 
 

@@ -32,11 +32,19 @@ from typing import Any
 from syncer.connectors.unleashed import PER_CODE_LOOKUP_LIMIT
 from syncer.engine import Context, Options, shop_key
 from syncer.errors import DataError, NotFound, OutcomeUnknown
-from syncer.links import CREDIT_NOTE_LINK, CUSTOMER_LINK, ORDER_LINK, PRODUCT_LINK
+from syncer.links import (
+    CREDIT_NOTE_LINK,
+    CUSTOMER_LINK,
+    ORDER_LINK,
+    PRODUCT_LINK,
+    SALES_ORDER_LINK,
+)
+from syncer.locations import find_location
 from syncer.orders.credit import credit_reference, map_free_credit, with_shipping_tax
 from syncer.orders.currency import CurrencyHold, CurrencyRates
 from syncer.orders.events import SentSnapshot, detect_events
 from syncer.orders.mapping import (
+    MappedOrder,
     MappingError,
     OrderSettings,
     credit_note_guid,
@@ -49,6 +57,12 @@ from syncer.orders.mapping import (
     order_currency,
     order_detail,
     sales_order_guid,
+)
+from syncer.orders.split import (
+    WarehouseRules,
+    line_warehouses,
+    refund_warehouse,
+    split_sales_order,
 )
 from syncer.readahead import read_ahead
 from syncer.report import Item, RunReport
@@ -121,6 +135,8 @@ class OrdersRun:
         self.lookup_calls = 0  # Unleashed calls spent on targeted product look-ups
         self.presentment = self.settings.currency == "presentment"
         self.rates: CurrencyRates | None = None  # Unleashed's rates, read once when needed
+        self.by_location = bool(ctx.config.orders.warehouse_by_location)
+        self.rules: WarehouseRules | None = None  # read once, when an order is first sent
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -131,7 +147,10 @@ class OrdersRun:
         page_size = min(limit, CHUNK) if limit is not None else CHUNK
         chunk: list[Any] = []
         nodes = self.ctx.shopify.iter_orders(
-            search_query(since, until), page_size, presentment=self.presentment
+            search_query(since, until),
+            page_size,
+            presentment=self.presentment,
+            locations=self.by_location,
         )
         if limit is None:
             # The next chunk's pages are read while this one is sent (readahead.py); with
@@ -225,7 +244,11 @@ class OrdersRun:
         retry_ids = list(retry)
         for start in range(0, len(retry_ids), CHUNK):
             batch = retry_ids[start : start + CHUNK]
-            self.handle(ctx.shopify.orders_by_ids(batch, presentment=self.presentment))
+            self.handle(
+                ctx.shopify.orders_by_ids(
+                    batch, presentment=self.presentment, locations=self.by_location
+                )
+            )
         ctx.progress.done()
         report.cursor_after = self.cursor_after(since)
 
@@ -385,6 +408,11 @@ class OrdersRun:
         except CurrencyHold as exc:
             self.hold(order, str(exc), {"currency": order_currency(order, self.settings)})
             return
+        try:
+            drafts, warehouses = self.split(order, draft)
+        except MappingError as exc:
+            self.fail(order, f"cannot map the order: {exc}")
+            return
         missing = draft.missing_from(known)
         if missing:
             unknown = [sku for sku in missing if sku not in draft.missing_skus]
@@ -411,30 +439,96 @@ class OrdersRun:
             self.fail(order, f"cannot find or create its customer: {exc}")
             return
         # The customer code is the only part of the payload that depends on the customer.
-        mapped = dataclasses.replace(
-            draft, payload={**draft.payload, "Customer": {"CustomerCode": customer}}
-        )
+        mapped = with_customer(draft, customer)
+        parts = [with_customer(part, customer) for part in drafts]
         detail = {**order_detail(mapped, customer), **mapped.notes}
+        if self.by_location:
+            detail["sales_orders"] = [sales_order_entry(part) for part in parts]
         if report.dry_run:
             report.add(Item("order", name, "create", detail))
             return
-        ledger = {
+        first = parts[0]
+        ledger: dict[str, Any] = {
             "name": name,
-            "order_number": mapped.payload.get("OrderNumber"),
+            "order_number": first.payload.get("OrderNumber"),
             "sent": SentSnapshot.from_mapped(mapped).to_json(),
             "customer": customer,
+            "warehouse": first.warehouse,
         }
-        self.store.put_link(ORDER_LINK, gid, status="sending", remote_id=guid, data=ledger)
+        if len(parts) > 1:
+            ledger["sales_orders"] = [sales_order_entry(part) for part in parts]
+            ledger["line_warehouses"] = warehouses
+        self.store.put_link(ORDER_LINK, gid, status="sending", remote_id=first.guid, data=ledger)
         try:
-            self.post_sales_order(guid, mapped.payload)
+            for part in parts:
+                self.send_part(gid, name, part, split=len(parts) > 1)
         except (OutcomeUnknown, DataError) as exc:
             status = "sending" if isinstance(exc, OutcomeUnknown) else "failed"
-            self.store.put_link(ORDER_LINK, gid, status=status, remote_id=guid, data=ledger)
+            self.store.put_link(ORDER_LINK, gid, status=status, remote_id=first.guid, data=ledger)
             self.fail(order, str(exc), detail)
             return
-        self.store.put_link(ORDER_LINK, gid, status="created", remote_id=guid, data=ledger)
+        self.store.put_link(ORDER_LINK, gid, status="created", remote_id=first.guid, data=ledger)
         self.clear_pending(gid)
         report.add(Item("order", name, "create", detail))
+
+    def split(
+        self, order: Mapping[str, Any], draft: MappedOrder
+    ) -> tuple[list[MappedOrder], dict[str, str]]:
+        """The sales orders to send (one, or one per warehouse with warehouse_by_location)
+        and which warehouse ships each Shopify line."""
+        if not self.by_location:
+            return [draft], {}
+        rules = self.warehouse_rules()
+        warehouses = line_warehouses(order, rules)
+        parts = split_sales_order(
+            draft, warehouses, rules, shop=self.shop, order_gid=str(order["id"])
+        )
+        return parts, warehouses
+
+    def warehouse_rules(self) -> WarehouseRules:
+        """inventory.locations as Shopify location gid -> warehouse code, read once a run
+        (one request). A location Shopify does not have maps nothing: its lines fall back to
+        orders.warehouse (`check` reports the unknown location)."""
+        if self.rules is None:
+            configured = dict(self.ctx.config.inventory.locations)
+            known = self.ctx.shopify.locations() if configured else []
+            by_location: dict[str, str] = {}
+            for code, wanted in configured.items():
+                location, _why = find_location(str(wanted), known)
+                if location is not None:
+                    by_location.setdefault(str(location["id"]), code)
+            self.rules = WarehouseRules(
+                by_location=by_location,
+                default=self.settings.warehouse,
+                order=tuple(configured),
+            )
+        return self.rules
+
+    def send_part(self, gid: str, name: str, part: MappedOrder, *, split: bool) -> None:
+        """POST one sales order. A split order's sales orders each have their own ledger row,
+        written "sending" before the POST; one already created is not sent again."""
+        if not split:
+            self.post_sales_order(part.guid, part.payload)
+            return
+        key = f"{gid}|{part.warehouse}"
+        row = self.store.link(SALES_ORDER_LINK, key)
+        if row is not None and row["status"] == "created":
+            return
+        data = {
+            "order": gid,
+            "name": name,
+            "warehouse": part.warehouse,
+            "order_number": part.payload.get("OrderNumber"),
+        }
+        self.store.put_link(SALES_ORDER_LINK, key, status="sending", remote_id=part.guid, data=data)
+        try:
+            self.post_sales_order(part.guid, part.payload)
+        except DataError:
+            self.store.put_link(
+                SALES_ORDER_LINK, key, status="failed", remote_id=part.guid, data=data
+            )
+            raise
+        self.store.put_link(SALES_ORDER_LINK, key, status="created", remote_id=part.guid, data=data)
 
     def post_sales_order(self, guid: str, payload: Mapping[str, Any]) -> None:
         """POST once; after an ambiguous failure or a rejection, look the Guid up before
@@ -458,7 +552,11 @@ class OrdersRun:
         if self.report.dry_run:
             return link
         guid = str(link["remote_id"])
-        if self.ctx.unleashed.get_sales_order(guid) is not None:
+        if link["data"].get("sales_orders"):
+            found = self.resolve_parts(str(link["key"]), link["data"]["sales_orders"])
+        else:
+            found = self.ctx.unleashed.get_sales_order(guid) is not None
+        if found:
             self.store.put_link(
                 ORDER_LINK, link["key"], status="created", remote_id=guid, data=link["data"]
             )
@@ -476,6 +574,24 @@ class OrdersRun:
             )
             link = dict(link, status="created")
         return link
+
+    def resolve_parts(self, gid: str, sales_orders: list[dict[str, Any]]) -> bool:
+        """Whether every sales order of a split order is in Unleashed; each found is marked
+        created, so a later send posts only the ones still missing."""
+        complete = True
+        for entry in sales_orders:
+            key = f"{gid}|{entry['warehouse']}"
+            row = self.store.link(SALES_ORDER_LINK, key)
+            if row is not None and row["status"] == "created":
+                continue
+            if self.ctx.unleashed.get_sales_order(str(entry["guid"])) is None:
+                complete = False
+                continue
+            data = dict(row["data"]) if row is not None else {"order": gid, **entry}
+            self.store.put_link(
+                SALES_ORDER_LINK, key, status="created", remote_id=str(entry["guid"]), data=data
+            )
+        return complete
 
     def fail(
         self, order: Mapping[str, Any], error: str, detail: dict[str, Any] | None = None
@@ -606,11 +722,20 @@ class OrdersRun:
             self.report.add(Item("refund", name, "fail", error=f"refund {refund_id} not found"))
             return False
         customer = str(link["data"].get("customer") or self.ctx.config.orders.customer.code)
+        settings = self.settings
+        shipped_from = link["data"].get("warehouse")
+        if shipped_from:
+            # Credited in the warehouse that shipped the refunded lines (split orders: the
+            # sales order that had most of the refunded units).
+            warehouse = refund_warehouse(
+                refund, link["data"].get("line_warehouses") or {}, str(shipped_from)
+            )
+            settings = dataclasses.replace(settings, warehouse=warehouse)
         try:
             payload = map_free_credit(
                 refund,
                 order,
-                self.settings,
+                settings,
                 guid=guid,
                 customer_code=customer,
                 exchange_rate=self.exchange_rate(order),
@@ -656,3 +781,20 @@ class OrdersRun:
 def readable(node: Any) -> bool:
     """An order node the run can act on: an object with an id."""
     return isinstance(node, dict) and bool(node.get("id"))
+
+
+def with_customer(mapped: MappedOrder, customer: str) -> MappedOrder:
+    return dataclasses.replace(
+        mapped, payload={**mapped.payload, "Customer": {"CustomerCode": customer}}
+    )
+
+
+def sales_order_entry(part: MappedOrder) -> dict[str, Any]:
+    """How the report and the ledger name one sales order made for an order."""
+    return {
+        "order_number": part.payload.get("OrderNumber"),
+        "guid": part.guid,
+        "warehouse": part.warehouse,
+        "lines": len(part.payload.get("SalesOrderLines") or []),
+        "total": str(part.payload.get("Total")),
+    }

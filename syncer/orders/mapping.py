@@ -360,6 +360,9 @@ class MappedOrder:
     refund_ids: tuple[str, ...] = ()
     edited: bool = False
     notes: Mapping[str, Any] = field(default_factory=dict)
+    # Per payload line, in order: the Shopify line item id it came from, "" for shipping.
+    line_sources: tuple[str, ...] = ()
+    warehouse: str = ""
 
     @property
     def difference(self) -> Decimal:
@@ -468,6 +471,7 @@ def map_sales_order(
     refunded = refunded_quantities(order)
 
     lines: list[dict[str, Any]] = []
+    sources: list[str] = []
     priced: list[PricedLine] = []
     skus: list[str] = []
     missing: list[str] = []
@@ -536,6 +540,7 @@ def map_sales_order(
             }
         )
         lines.append(body)
+        sources.append(line_id)
         snapshot[line_id] = {
             "sku": sku,
             "quantity": quantity,
@@ -565,6 +570,7 @@ def map_sales_order(
         line = price_line(1, amount, rate, taxes_included=taxes_included)
         priced.append(line)
         lines.append(shipping_line(len(lines) + 1, shipping, line, settings, "OrderQuantity"))
+        sources.append("")
         if settings.shipping_mode == "product" and settings.shipping_product_code not in skus:
             skus.append(settings.shipping_product_code)
 
@@ -605,6 +611,8 @@ def map_sales_order(
         ),
         edited=bool(order.get("edited")),
         notes=_notes(currency, exchange_rate, charges, bundles),
+        line_sources=tuple(sources),
+        warehouse=settings.warehouse,
     )
 
 

@@ -213,7 +213,7 @@ class _Builder:
         if (
             master is not None
             and "price" in self.fields
-            and master.price is None
+            and (master.price is None or master.unset_price)
             and not any(p.field == "price" for p in master.problems)
         ):
             # Never a price of nothing on the other side: hold, naming the unset tier if any.

@@ -286,7 +286,7 @@ def from_unleashed(product: Mapping[str, Any], *, price_tier: str | int = "defau
     price: Decimal | None = None
     unset_price = unset_tier_reason(product, price_tier)
     try:
-        price = None if unset_price else _price(raw_price, price_source)
+        price = _price(raw_price, price_source)
     except ValueError as exc:
         problems.append(RecordProblem("price", f"Unleashed {exc}"))
 

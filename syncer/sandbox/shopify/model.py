@@ -504,6 +504,8 @@ class Order(Node):
         self.refunds: list[Refund] = []
         self.fulfillment_orders: list[FulfillmentOrder] = []
         self.fulfillments: list[Fulfillment] = []
+        # Where a POS sale was made (Shopify's `retailLocation`); None for online orders.
+        self.retail_location: Location | None = None
         self.tip = Decimal(0)  # tips received, in the shop's currency
         # The customer's currency and the units of it per unit of the shop's currency.
         self.presentment_currency = currency

@@ -8,6 +8,7 @@ inventory syncs have real work. Tests change it through the `Shop` methods.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -256,8 +257,15 @@ class Shop:
         created_at: datetime | None = None,
         number: int | None = None,
         location: str = "MAIN",
+        line_locations: Sequence[str] | None = None,
+        pos: bool = False,
     ) -> Order:
-        """Place an order for (sku, quantity) lines; open orders commit stock like Shopify."""
+        """Place an order for (sku, quantity) lines; open orders commit stock like Shopify.
+
+        Its lines are assigned to `location`, or line by line to `line_locations` (one
+        fulfilment order per location, as Shopify splits an order over locations). `pos`: a
+        sale at the till of `location`, paid and fulfilled there at once (its fulfilment order
+        closed, the units taken off hand), with `location` as its retail location."""
         with self.lock:
             at = created_at or self.now()
             num = self._next("Order")
@@ -308,19 +316,47 @@ class Shop:
                 ship = ShippingLine(self._next("ShippingLine"), at, order, "Standard", shipping)
                 ship.tax_rate = rate
                 order.shipping.append(ship)
-            loc = self.location(location)
-            fo = FulfillmentOrder(self._next("FulfillmentOrder"), at, order, loc)
-            for line in order.lines:
+            where = list(line_locations or [location] * len(order.lines))
+            if len(where) != len(order.lines):
+                raise ValueError("line_locations needs one location per line")
+            by_location: dict[int, FulfillmentOrder] = {}
+            for line, ref in zip(order.lines, where, strict=True):
+                loc = self.location(ref)
+                fo = by_location.get(loc.num)
+                if fo is None:
+                    fo = FulfillmentOrder(self._next("FulfillmentOrder"), at, order, loc)
+                    by_location[loc.num] = fo
+                    order.fulfillment_orders.append(fo)
+                    self.fulfillment_orders[fo.num] = fo
                 fo_line = FulfillmentOrderLineItem(self._next("FulfillmentOrderLineItem"), at, line)
                 fo.lines.append(fo_line)
                 self.fo_lines[fo_line.num] = fo_line
-            order.fulfillment_orders.append(fo)
-            self.fulfillment_orders[fo.num] = fo
-            self.orders[order.num] = order
-            for line in order.lines:
                 self._commit(line, loc, line.current_quantity, at)
+            self.orders[order.num] = order
+            if pos:
+                self._fulfil_at_till(order, self.location(location), at)
             order.updated_at = at + timedelta(minutes=1) if created_at else at
             return order
+
+    def _fulfil_at_till(self, order: Order, loc: Location, at: datetime) -> None:
+        """A POS sale: handed over at once, so every line is fulfilled at the till's location
+        and its fulfilment orders are closed; the units leave on hand (not just committed)."""
+        order.retail_location = loc
+        record = Fulfillment(self._next("Fulfillment"), at, order, loc)
+        for fo in order.fulfillment_orders:
+            for fo_line in fo.lines:
+                quantity = fo_line.remaining_quantity
+                fo_line.remaining_quantity = 0
+                fo_line.line_item.fulfilled += quantity
+                record.total_quantity += quantity
+                variant = fo_line.line_item.variant
+                if quantity and variant is not None and variant.inventory_item.tracked:
+                    level = self._level(variant.inventory_item, fo.location, at)
+                    level.change("committed", -quantity, at)
+                    level.change("on_hand", -quantity, at)
+            fo.status = "CLOSED"
+        order.fulfillments.append(record)
+        self.fulfillments[record.num] = record
 
     def _exclusive_price(self, sku: str, variant: Variant | None) -> Decimal:
         if self._seed_prices is None:
