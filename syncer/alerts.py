@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -123,7 +123,7 @@ class Notifier:
             for name in ("created", "updated", "unchanged", "held", "failed")
         }
         return RunOutcome(
-            shop=self.shop,
+            shop=str(run.get("shop") or self.shop),
             job=job,
             run_id=run_id,
             exit_code=exit_code,
@@ -215,3 +215,19 @@ def monitor(config: Config, store: Store, now: datetime) -> list[MonitorProblem]
         recent={job: store.recent_real_runs(job, STUCK_AFTER_FAILED_RUNS) for job in ages},
         pending=store.all_pending(),
     )
+
+
+def monitor_shops(
+    config: Config, store: Store, now: datetime, shop: str | None = None
+) -> list[MonitorProblem]:
+    """`monitor` for every shop (or the one `--shop` names), each shop with its own jobs,
+    runs and held items; with several shops each problem's line starts with the shop."""
+    shops = [config.shop_named(shop)] if shop is not None else list(config.shops)
+    problems: list[MonitorProblem] = []
+    for one in shops:
+        view = store.for_shop(config.state_namespace(one), one.name)
+        found = monitor(config.for_shop(one), view, now)
+        if len(config.shops) > 1:
+            found = [replace(p, message=f"{one.name}: {p.message}") for p in found]
+        problems += found
+    return problems

@@ -67,12 +67,72 @@ class _Results:
                 self.emit(line)
 
 
-def run_checks(ctx: Context, emit: Emit | None = None) -> list[CheckResult]:
-    """Run every check in order; `emit` receives each line as soon as it is known."""
+def run_all_checks(root: Context, emit: Emit | None = None) -> list[CheckResult]:
+    """Every check for every shop of the config: the config and state file once, then each
+    shop's credentials, currency, location mapping and SKU coverage (its lines named after
+    the shop when there are several), then the warehouses that feed several shops. A
+    refused credential or an unreachable API in one shop does not stop the others' checks:
+    it is raised once they are done."""
     out = _Results(emit)
-    config = ctx.config
+    config = root.config
     out.extend(config_checks(config))
     out.extend(state_file_checks(config.state.path))
+    several = len(config.shops) > 1
+    raised: list[ApiError] = []
+    for ctx in root.shop_contexts():
+        name = ctx.shop_name
+
+        def named(line: CheckResult, name: str = name) -> None:
+            status, check, detail = line
+            out.add(status, f"{name}: {check}" if several else check, detail)
+
+        try:
+            run_checks(ctx, named, local=False)
+        except (CredentialsError, RetryLater) as exc:
+            raised.append(exc)
+    out.extend(shared_warehouse_checks(config))
+    if len(raised) == 1:
+        raise raised[0]
+    if raised:
+        first = raised[0]
+        raise type(first)("\n".join(str(e) for e in raised), api=first.api, status=first.status)
+    return out.lines
+
+
+def shared_warehouse_checks(config: Config) -> list[CheckResult]:
+    """A warning for each Unleashed warehouse that feeds locations in more than one shop,
+    saying what that means for stock: its in-flight units are shared."""
+    feeds: dict[str, list[str]] = {}
+    for shop in config.shops:
+        if not shop.inventory.enabled:
+            continue
+        for code, location in shop.inventory.locations.items():
+            feeds.setdefault(code, []).append(f"{shop.name} ({location})")
+    lines: list[CheckResult] = []
+    for code, shops in feeds.items():
+        if len(shops) < 2:
+            continue
+        lines.append(
+            (
+                "warn",
+                "inventory.locations",
+                f"warehouse {code} feeds {len(shops)} shops: {', '.join(shops)}. They share its "
+                f"stock: an order in any of them that Unleashed has not allocated yet (unsent, "
+                f"held or still {'/'.join(config.inventory.unallocated_statuses) or 'unallocated'})"
+                f" lowers what every one of them shows for {code}; each shop's buffer is its own",
+            )
+        )
+    return lines
+
+
+def run_checks(ctx: Context, emit: Emit | None = None, *, local: bool = True) -> list[CheckResult]:
+    """Run every check of one shop in order; `emit` receives each line as soon as it is
+    known. `local=False` leaves out the config and state file checks (done once)."""
+    out = _Results(emit)
+    config = ctx.config
+    if local:
+        out.extend(config_checks(config))
+        out.extend(state_file_checks(config.state.path))
 
     shop, warehouses = _reach_apis(ctx, out)
     if shop is None or warehouses is None:

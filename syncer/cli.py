@@ -143,29 +143,42 @@ def _enabled(config: Config, job: str) -> bool:
     return enabled(config, job)
 
 
-def _run_jobs(state: State, jobs: list[str], options: Options) -> int:
-    """Run jobs in order under the lock; the exit code is the worst of the jobs'. After each
-    real run the webhook hears what it calls for (the report is already stored then)."""
+def _run_jobs(state: State, jobs: list[str], options: Options, shop: str | None = None) -> int:
+    """Run jobs under the lock, each for every shop (or the one `--shop` named) that has it
+    enabled; the exit code is the worst of the runs'. Jobs go in order and each job runs for
+    every shop before the next job starts: every shop's orders are sent (or held) before any
+    shop's inventory counts them in flight, so shops that share a warehouse plan its stock
+    from the same orders. After each real run the webhook hears what it calls for (the
+    report is already stored then)."""
     config = state.config()
+    names = [config.shop_named(shop).name] if shop is not None else None
     store = Store(config.state.path)
     worst = EXIT_OK
+    several = len(config.shops) > 1
     try:
         with store.locked():
-            context = state.context(store)
+            root = state.context(store)
             for job in jobs:
-                before = store.latest_run_id(job)
-                try:
-                    report = run_job(context, job, _job_function(job), options)
-                except SyncerError as exc:
-                    render.error_lines(state.errors, f"{job}: {exc}")
-                    worst = max(worst, exc.exit_code)
-                    _alert(state, store, job, before, exc.exit_code, options)
-                    continue
-                if options.dry_run:
-                    render.plan_table(state.console, report)
-                render.run_summary(state.console, report)
-                worst = max(worst, report.exit_code)
-                _alert(state, store, job, before, report.exit_code, options)
+                for context in root.shop_contexts(names):
+                    if not _enabled(context.config, job):
+                        continue
+                    label = f"{job} ({context.shop_name})" if several else job
+                    view = context.store
+                    before = view.latest_run_id(job)
+                    try:
+                        report = run_job(context, job, _job_function(job), options)
+                    except SyncerError as exc:
+                        render.error_lines(state.errors, f"{label}: {exc}")
+                        worst = max(worst, exc.exit_code)
+                        _alert(state, view, job, before, exc.exit_code, options)
+                        continue
+                    if options.dry_run:
+                        render.plan_table(state.console, report)
+                    if several:
+                        state.console.print(f"shop {context.shop_name}:", highlight=False)
+                    render.run_summary(state.console, report)
+                    worst = max(worst, report.exit_code)
+                    _alert(state, view, job, before, report.exit_code, options)
     finally:
         store.close()
     return worst
@@ -182,10 +195,10 @@ def _alert(
         state.notifier().after_run(store, job, run_id, code)
 
 
-def _sync(state: State, jobs: list[str], options: Options) -> None:
+def _sync(state: State, jobs: list[str], options: Options, shop: str | None = None) -> None:
     """Run a sync command to its exit code, and ping the monitor with it on the way out."""
     try:
-        code = _run_jobs(state, jobs, options)
+        code = _run_jobs(state, jobs, options, shop)
     except SyncerError as exc:
         if not options.dry_run:
             state.notifier().ping(exc.exit_code)
@@ -195,9 +208,24 @@ def _sync(state: State, jobs: list[str], options: Options) -> None:
     sys.exit(code)
 
 
-def _check_enabled(state: State, job: str) -> None:
-    if not _enabled(state.config(), job):
+def _selected_shops(state: State, shop: str | None) -> list[Config]:
+    """Each selected shop's config: the one `--shop` names (an unknown name is a usage
+    error that lists the shops), else every shop."""
+    config = state.config()
+    shops = [config.shop_named(shop)] if shop is not None else list(config.shops)
+    return [config.for_shop(one) for one in shops]
+
+
+def _check_enabled(state: State, job: str, shop: str | None = None) -> None:
+    if not any(_enabled(config, job) for config in _selected_shops(state, shop)):
         raise UsageError(f"{job} are disabled in the config ({job}.enabled: false); nothing done")
+
+
+shop_option = click.option(
+    "--shop",
+    metavar="NAME",
+    help="Only this shop of shops: (default: every shop, one after another).",
+)
 
 
 dry_run_option = click.option(
@@ -213,12 +241,15 @@ dry_run_option = click.option(
     help="Read orders updated since this time instead of the stored cursor (this run only).",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Handle at most N orders.")
+@shop_option
 @pass_state
-def sync_orders(state: State, dry_run: bool, since: str | None, limit: int | None) -> None:
+def sync_orders(
+    state: State, dry_run: bool, since: str | None, limit: int | None, shop: str | None
+) -> None:
     """Send paid Shopify orders to Unleashed as sales orders, exactly once."""
-    _check_enabled(state, "orders")
+    _check_enabled(state, "orders", shop)
     options = Options(dry_run=dry_run, since=_parse_since(since), limit=limit)
-    _sync(state, ["orders"], options)
+    _sync(state, ["orders"], options, shop)
 
 
 @sync.command("products")
@@ -228,46 +259,50 @@ def sync_orders(state: State, dry_run: bool, since: str | None, limit: int | Non
 @click.option(
     "--overwrite-drift", is_flag=True, help="Write the master's value over edits on the other side."
 )
+@shop_option
 @pass_state
 def sync_products(
-    state: State, dry_run: bool, full: bool, force: bool, overwrite_drift: bool
+    state: State, dry_run: bool, full: bool, force: bool, overwrite_drift: bool, shop: str | None
 ) -> None:
     """Copy product data one way, from the `master:` side; report drift."""
-    _check_enabled(state, "products")
+    _check_enabled(state, "products", shop)
     options = Options(dry_run=dry_run, full=full, force=force, overwrite_drift=overwrite_drift)
-    _sync(state, ["products"], options)
+    _sync(state, ["products"], options, shop)
 
 
 @sync.command("inventory")
 @dry_run_option
 @click.option("--full", is_flag=True, help="Reconcile every SKU, not just changed stock.")
 @click.option("--force", is_flag=True, help="Apply a plan larger than inventory.max_changes.")
+@shop_option
 @pass_state
-def sync_inventory(state: State, dry_run: bool, full: bool, force: bool) -> None:
+def sync_inventory(state: State, dry_run: bool, full: bool, force: bool, shop: str | None) -> None:
     """Push Unleashed stock to Shopify locations, minus buffer and in-flight orders."""
-    _check_enabled(state, "inventory")
-    _sync(state, ["inventory"], Options(dry_run=dry_run, full=full, force=force))
+    _check_enabled(state, "inventory", shop)
+    _sync(state, ["inventory"], Options(dry_run=dry_run, full=full, force=force), shop)
 
 
 @sync.command("fulfillments")
 @dry_run_option
+@shop_option
 @pass_state
-def sync_fulfillments(state: State, dry_run: bool) -> None:
+def sync_fulfillments(state: State, dry_run: bool, shop: str | None) -> None:
     """Send dispatched Unleashed shipments to Shopify as fulfilments (opt-in)."""
-    _check_enabled(state, "fulfillments")
-    _sync(state, ["fulfillments"], Options(dry_run=dry_run))
+    _check_enabled(state, "fulfillments", shop)
+    _sync(state, ["fulfillments"], Options(dry_run=dry_run), shop)
 
 
 @sync.command("all")
 @dry_run_option
+@shop_option
 @pass_state
-def sync_all(state: State, dry_run: bool) -> None:
-    """Orders, products, inventory, then fulfilments: each enabled job, one run each."""
-    config = state.config()
-    jobs = [job for job in JOBS if _enabled(config, job)]
+def sync_all(state: State, dry_run: bool, shop: str | None) -> None:
+    """Orders, products, inventory, then fulfilments: each enabled job, one run per shop."""
+    configs = _selected_shops(state, shop)
+    jobs = [job for job in JOBS if any(_enabled(config, job) for config in configs)]
     if not jobs:
         raise UsageError("every job is disabled in the config; nothing to do")
-    _sync(state, jobs, Options(dry_run=dry_run))
+    _sync(state, jobs, Options(dry_run=dry_run), shop)
 
 
 def _parse_since(value: str | None) -> datetime | None:
@@ -308,7 +343,7 @@ def schedule(state: State, once: bool) -> None:
     from syncer.poller import Poller
 
     config = state.config()
-    jobs = [job for job in JOBS if _enabled(config, job)]
+    jobs = [job for job in JOBS if any(_enabled(one, job) for one in _selected_shops(state, None))]
     if not jobs:
         raise UsageError("every job is disabled in the config; nothing to schedule")
 
@@ -345,28 +380,44 @@ def schedule(state: State, once: bool) -> None:
     help="How many recent runs to list.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@shop_option
 @pass_state
-def report(state: State, run_id: int | None, last: int, as_json: bool) -> None:
+def report(state: State, run_id: int | None, last: int, as_json: bool, shop: str | None) -> None:
     """Show recent runs, or one run's items with their field-level details."""
-    store = Store(state.config().state.path)
+    config = state.config()
+    store = Store(config.state.path)
     try:
+        view = _shop_store(config, store, shop)
         if run_id is None:
-            runs = store.runs(last=last)
+            runs = view.runs(last=last)
             if as_json:
                 click.echo(json.dumps({"runs": runs}, indent=2, default=str))
             else:
                 render.runs_table(state.console, runs)
             return
-        run = store.run(run_id)
+        run = view.run(run_id)
         if run is None:
             raise UsageError(f"there is no run #{run_id}; `syncer report` lists the recent runs")
-        items = store.run_items(run_id)
+        if view.filter_runs and run.get("shop") != view.run_shop:
+            raise UsageError(
+                f"run #{run_id} is shop {run.get('shop')}'s, not {shop}'s; "
+                f"`syncer report --shop {shop}` lists {shop}'s runs"
+            )
+        items = view.run_items(run_id)
         if as_json:
             click.echo(json.dumps({"run": run, "items": items}, indent=2, default=str))
         else:
             render.run_detail(state.console, run, items)
     finally:
         store.close()
+
+
+def _shop_store(config: Config, store: Store, shop: str | None) -> Store:
+    """The store as `--shop` sees it: that shop's view, else the whole store."""
+    if shop is None:
+        return store
+    one = config.shop_named(shop)
+    return store.for_shop(config.state_namespace(one), one.name)
 
 
 def collect_status(store: Store, today: str) -> dict[str, Any]:
@@ -390,6 +441,25 @@ def collect_status(store: Store, today: str) -> dict[str, Any]:
     }
 
 
+def collect_shops_status(
+    config: Config, store: Store, today: str, shop: str | None
+) -> dict[str, Any]:
+    """`collect_status` of each selected shop. With one shop (a single `shopify:` section,
+    or `--shop`) it is that shop's status as it has always been, plus `shop`; with several,
+    `shops` maps each name to its status and `api_calls` is the account's, once."""
+    shops = [config.shop_named(shop)] if shop is not None else list(config.shops)
+    views = {one.name: store.for_shop(config.state_namespace(one), one.name) for one in shops}
+    if len(views) == 1:
+        name, view = next(iter(views.items()))
+        return {"shop": name, **collect_status(view, today)}
+    result: dict[str, Any] = {"shops": {}}
+    for name, view in views.items():
+        data = collect_status(view, today)
+        result["api_calls"] = data.pop("api_calls")
+        result["shops"][name] = data
+    return result
+
+
 def _utc_now() -> datetime:
     """The clock `status --check` measures ages with (tests substitute it)."""
     return datetime.now(UTC)
@@ -402,18 +472,21 @@ def _utc_now() -> datetime:
     is_flag=True,
     help="For monitors: one line per problem; exit 0 when all is well, else 1.",
 )
+@shop_option
 @pass_state
-def status(state: State, as_json: bool, check: bool) -> None:
+def status(state: State, as_json: bool, check: bool, shop: str | None) -> None:
     """Cursors, held and failed items, last run per job, and API calls used."""
     config = state.config()
+    if shop is not None:
+        config.shop_named(shop)  # an unknown name stops here, before the state file opens
     store = Store(config.state.path)
     try:
         if check:
-            from syncer.alerts import monitor
+            from syncer.alerts import monitor_shops
 
-            problems = monitor(config, store, _utc_now())
+            problems = monitor_shops(config, store, _utc_now(), shop)
         else:
-            data = collect_status(store, datetime.now(UTC).date().isoformat())
+            data = collect_shops_status(config, store, datetime.now(UTC).date().isoformat(), shop)
     finally:
         store.close()
     if check:
@@ -424,7 +497,8 @@ def status(state: State, as_json: bool, check: bool) -> None:
             for problem in problems:
                 click.echo(problem.message)
         else:
-            jobs = ", ".join(job for job in JOBS if _enabled(config, job))
+            configs = _selected_shops(state, shop)
+            jobs = ", ".join(job for job in JOBS if any(_enabled(one, job) for one in configs))
             click.echo(
                 f"ok: {jobs} ran ok or partial within their max age; "
                 "nothing held or failed for longer"
@@ -432,6 +506,12 @@ def status(state: State, as_json: bool, check: bool) -> None:
         sys.exit(EXIT_PARTIAL if problems else EXIT_OK)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
+    elif "shops" in data:
+        for name, one in data["shops"].items():
+            render.status_view(state.console, one, title=f"Jobs of shop {name}")
+        render.status_view(
+            state.console, {"jobs": {}, "api_calls": data["api_calls"]}, title="Account"
+        )
     else:
         render.status_view(state.console, data)
 
@@ -474,14 +554,14 @@ def alerts_test(state: State) -> None:
 @pass_state
 def check(state: State) -> None:
     """Validate config, credentials, mappings and SKU coverage against both APIs."""
-    from syncer.check import run_checks
+    from syncer.check import run_all_checks
 
     config = state.config()
     store = Store(config.state.path)
     try:
         # Each line shows as soon as it is known, so the lines done before a refused
         # credential (exit 3) are still printed.
-        results = run_checks(
+        results = run_all_checks(
             state.context(store), emit=lambda line: render.check_view(state.console, [line])
         )
     finally:
@@ -509,12 +589,19 @@ def init(path: str, force: bool) -> None:
 @cli.command()
 @click.option("--seed", type=int, default=1, show_default=True, help="Sample data seed.")
 @click.option("--keep", is_flag=True, help="Keep the sandboxes running after the report.")
+@click.option(
+    "--shops",
+    type=click.IntRange(1, 2),
+    default=1,
+    show_default=True,
+    help="Shopify sandboxes on the one Unleashed account (2: an NZD and an AUD shop).",
+)
 @pass_state
-def demo(state: State, seed: int, keep: bool) -> None:
+def demo(state: State, seed: int, keep: bool, shops: int) -> None:
     """Run a full sync against the bundled sandboxes and show the report."""
     from syncer.demo import run_demo
 
-    sys.exit(run_demo(state.console, seed=seed, keep=keep))
+    sys.exit(run_demo(state.console, seed=seed, keep=keep, shops=shops))
 
 
 @cli.group()
@@ -526,13 +613,27 @@ def sandbox() -> None:
 @click.option("--shopify-port", type=int, default=8701, show_default=True)
 @click.option("--unleashed-port", type=int, default=8702, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True, help="Sample data seed.")
+@click.option(
+    "--shops",
+    type=click.IntRange(1, 2),
+    default=1,
+    show_default=True,
+    help="Shopify sandboxes on the one Unleashed sandbox (2: an NZD and an AUD shop, "
+    "on --shopify-port and the port after it, with a shops: config).",
+)
 @pass_state
-def sandbox_serve(state: State, shopify_port: int, unleashed_port: int, seed: int) -> None:
-    """Serve both sandboxes on 127.0.0.1 until Ctrl-C, and print a ready config."""
+def sandbox_serve(
+    state: State, shopify_port: int, unleashed_port: int, seed: int, shops: int
+) -> None:
+    """Serve the sandboxes on 127.0.0.1 until Ctrl-C, and print a ready config."""
     from syncer.sandbox.runner import serve_forever
 
     serve_forever(
-        state.console, shopify_port=shopify_port, unleashed_port=unleashed_port, seed=seed
+        state.console,
+        shopify_port=shopify_port,
+        unleashed_port=unleashed_port,
+        seed=seed,
+        shops=shops,
     )
 
 

@@ -515,6 +515,9 @@ class Config:
     # Filled from the sections above when not given: a single-shop config is one shop.
     shops: tuple[ShopConfig, ...] = ()
     shop_name: str = ""
+    # True when the file has `shops:`: each shop's state is then kept under its name. With a
+    # single `shopify:` section there is one shop and its state keys carry no name.
+    named_shops: bool = False
     source: Path | None = None
     # Keys whose secret stood in the file in clear rather than as ${ENV}; `check` warns.
     clear_secrets: tuple[str, ...] = ()
@@ -555,6 +558,12 @@ class Config:
             fulfillments=shop.fulfillments,
             shop_name=shop.name,
         )
+
+    def state_namespace(self, shop: ShopConfig) -> str:
+        """The namespace of `shop`'s cursors, links, held items and keys in the state file:
+        its name under `shops:`, empty for a single `shopify:` shop (a state file written
+        before `shops:` existed is read as it is)."""
+        return shop.name if self.named_shops else ""
 
     def shop_named(self, name: str) -> ShopConfig:
         """The shop called `name` (as `--shop` gives it); a usage error lists the names."""
@@ -826,6 +835,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: Path | None = None) 
         inventory=first.inventory,
         fulfillments=first.fulfillments,
         shops=shops,
+        named_shops="shops" in top,
         source=source,
         clear_secrets=tuple(dict.fromkeys(reader.clear_secrets)),
         **rest,

@@ -22,16 +22,25 @@ from syncer.sandbox.runner import SANDBOX_ENV, Sandboxes, start_sandboxes
 from syncer.store import Store
 
 
-def run_demo(console: render.Console, *, seed: int = 1, keep: bool = False) -> int:
+def run_demo(console: render.Console, *, seed: int = 1, keep: bool = False, shops: int = 1) -> int:
     """Start the sandboxes, sync everything, dispatch one order in Unleashed and sync the
-    fulfilment back, then print the report. Returns the worst exit code."""
+    fulfilment back, then print the report. Returns the worst exit code.
+
+    `shops=2`: an NZD shop and an AUD shop on one Unleashed account (`shops:` config), each
+    job run once per shop; both shops map MAIN and WEST, so their in-flight stock is shared."""
     workdir = Path(tempfile.mkdtemp(prefix="syncer-demo-"))
-    boxes = start_sandboxes(seed)
+    boxes = start_sandboxes(seed, shops=shops)
     os.environ.update(SANDBOX_ENV)
-    config_path = boxes.write_config(workdir / "config.yaml", state={"path": "demo.db"})
+    if shops > 1:
+        config_path = boxes.write_shops_config(workdir / "config.yaml", state={"path": "demo.db"})
+    else:
+        config_path = boxes.write_config(workdir / "config.yaml", state={"path": "demo.db"})
     console.rule("syncer demo")
+    shop_urls = ", ".join(
+        f"{name} {server.url} ({box.world.currency})" for name, box, server in boxes.shops
+    )
     console.print(
-        f"Shopify sandbox {boxes.shopify_server.url}, Unleashed sandbox "
+        f"Shopify sandbox{'es' if shops > 1 else ''} {shop_urls}; Unleashed sandbox "
         f"{boxes.unleashed_server.url}; config {config_path}"
     )
     config = load_config(config_path)
@@ -43,16 +52,18 @@ def run_demo(console: render.Console, *, seed: int = 1, keep: bool = False) -> i
             context.progress = render.ConsoleProgress(console)
             console.rule("1. sync all --dry-run: what would change")
             for job in JOBS:
-                if enabled(config, job):
-                    report = run_job(context, job, job_function(job), Options(dry_run=True))
-                    render.plan_table(console, report)
+                for shop in context.shop_contexts():
+                    if enabled(shop.config, job):
+                        report = run_job(shop, job, job_function(job), Options(dry_run=True))
+                        render.plan_table(console, report)
             console.rule("2. sync all")
             worst = _sync_all(console, context)
             console.rule("3. Unleashed dispatches an order; the fulfilment goes back to Shopify")
-            shipped = _dispatch_one(boxes, store)
+            first = context.shop_contexts()[0]
+            shipped = _dispatch_one(boxes, first.store)
             if shipped:
                 console.print(f"Dispatched {shipped} in Unleashed with tracking DEMO123.")
-                report = run_job(context, "fulfillments", job_function("fulfillments"), Options())
+                report = run_job(first, "fulfillments", job_function("fulfillments"), Options())
                 render.run_summary(console, report)
                 worst = max(worst, report.exit_code)
             console.rule("4. sync all again: nothing left to do")
@@ -78,13 +89,18 @@ def run_demo(console: render.Console, *, seed: int = 1, keep: bool = False) -> i
 
 
 def _sync_all(console: render.Console, context: Context) -> int:
+    """Each job for every shop before the next job, as `sync all` runs them."""
     worst = 0
+    shops = context.shop_contexts()
     for job in JOBS:
-        if not enabled(context.config, job):
-            continue
-        report = run_job(context, job, job_function(job), Options())
-        render.run_summary(console, report)
-        worst = max(worst, report.exit_code)
+        for shop in shops:
+            if not enabled(shop.config, job):
+                continue
+            report = run_job(shop, job, job_function(job), Options())
+            if len(shops) > 1:
+                console.print(f"shop {shop.shop_name}:", highlight=False)
+            render.run_summary(console, report)
+            worst = max(worst, report.exit_code)
     return worst
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from syncer.config import Config
+from syncer.config import Config, ShopConfig
 from syncer.errors import ApiError, CredentialsError, RetryLater, SafetyStop
 from syncer.http import CallCounter, Redactor, RetryPolicy
 from syncer.report import RunReport
@@ -62,7 +62,14 @@ class Options:
 
 @dataclass
 class Context:
-    """Everything a job needs; the API clients are built on first use."""
+    """Everything a job needs; the API clients are built on first use.
+
+    A job runs for one shop. `for_shop` gives the context of a shop of the config: its
+    sections on top (`config.for_shop`), its own Shopify client (own token, own
+    client-credentials grant), its view of the store (its cursors, links and held items),
+    and the one Unleashed client and call counter that every shop shares. A context built
+    directly (no `shop`) is the first shop's, as a single-shop config has always had it.
+    """
 
     config: Config
     store: Store
@@ -71,12 +78,53 @@ class Context:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     progress: Progress = field(default_factory=SilentProgress)
+    shop: ShopConfig | None = None
     redactor: Redactor = field(init=False)
     _shopify: Any = field(default=None, init=False, repr=False)
     _unleashed: Any = field(default=None, init=False, repr=False)
+    _root: Context | None = field(default=None, init=False, repr=False)
+    _children: dict[str, Context] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.redactor = Redactor(self.config.secrets())
+
+    # -- shops ------------------------------------------------------------------------------
+
+    def for_shop(self, shop: ShopConfig) -> Context:
+        """The context of `shop`, built once per command and shared by its jobs."""
+        root = self._root or self
+        child = root._children.get(shop.name)
+        if child is None:
+            child = Context(
+                config=root.config.for_shop(shop),
+                store=root.store.for_shop(root.config.state_namespace(shop), shop.name),
+                counter=root.counter,
+                policy=root.policy,
+                sleep=root.sleep,
+                clock=root.clock,
+                progress=root.progress,
+                shop=shop,
+            )
+            child._root = root
+            root._children[shop.name] = child
+        return child
+
+    def shop_contexts(self, names: list[str] | None = None) -> list[Context]:
+        """The contexts of the named shops (every shop when None), in the config's order."""
+        root = self._root or self
+        return [
+            root.for_shop(shop) for shop in root.config.shops if names is None or shop.name in names
+        ]
+
+    def siblings(self) -> list[Context]:
+        """The other shops' contexts: their orders share this shop's warehouses' stock."""
+        mine = self.shop.name if self.shop is not None else self.config.shop_name
+        return [ctx for ctx in self.shop_contexts() if ctx.config.shop_name != mine]
+
+    @property
+    def shop_name(self) -> str:
+        """The shop this context runs: its name under `shops:`, else the shop's domain."""
+        return self.config.shop_name
 
     @property
     def shopify(self) -> ShopifyClient:
@@ -99,6 +147,8 @@ class Context:
 
     @property
     def unleashed(self) -> UnleashedClient:
+        if self._unleashed is None and self._root is not None:
+            return self._root.unleashed
         if self._unleashed is None:
             from syncer.connectors.unleashed import UnleashedClient
 

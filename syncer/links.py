@@ -30,6 +30,9 @@ PRODUCT_LINK: Final = "product"
 STOCK_ITEM_LINK: Final = "stock_item"
 # Inventory job: SKU@WAREHOUSE -> the AvailableQty last planned and written.
 STOCK_SEEN_LINK: Final = "stock_seen"
+# Inventory job (with inventory.assemblies): Unleashed product code -> its Guid, and whether
+# it is an assembled product (a kit with a bill of materials) or a component of one.
+ASSEMBLY_LINK: Final = "assembly"
 # Fulfilments job: one ledger row per fulfillmentCreate, written before the call.
 FULFILLMENT_LINK: Final = "fulfillment"
 # Fulfilments job: one row per Unleashed shipment done with (fulfilled or reported).

@@ -222,6 +222,12 @@ def runs_table(console: Console, runs: list[dict[str, Any]]) -> None:
         table.add_column(
             column.replace("_", " "), no_wrap=column in ("id", "job", "started_at", "status")
         )
+    # With several shops in the report, each run's job names its shop ("orders au").
+    if len({run.get("shop") for run in runs if run.get("shop")}) > 1:
+        runs = [
+            {**run, "job": f"{run['job']} {run['shop']}" if run.get("shop") else run["job"]}
+            for run in runs
+        ]
     for run in runs:
         table.add_row(
             *[
@@ -292,8 +298,8 @@ def run_detail(console: Console, run: dict[str, Any], items: list[dict[str, Any]
     console.print(table)
 
 
-def status_view(console: Console, status: dict[str, Any]) -> None:
-    table = Table(title="Jobs")
+def status_view(console: Console, status: dict[str, Any], title: str = "Jobs") -> None:
+    table = Table(title=title)
     for column in ("job", "cursor", "last run", "result", "finished", "held", "failed"):
         table.add_column(column)
     for job, info in status["jobs"].items():
@@ -307,7 +313,8 @@ def status_view(console: Console, status: dict[str, Any]) -> None:
             str(info.get("held", 0)),
             str(info.get("failed", 0)),
         )
-    console.print(table)
+    if status["jobs"]:
+        console.print(table)
     pending = status.get("pending", [])
     if pending:
         held = Table(title="Held and failed items (retried on every run)")
@@ -330,7 +337,9 @@ def status_view(console: Console, status: dict[str, Any]) -> None:
             "Reported after import: "
             + ", ".join(f"{name} {count}" for name, count in sorted(events.items()))
         )
-    usage = status["api_calls"]
+    usage = status.get("api_calls")
+    if usage is None:  # one shop of several: the calls are the account's, shown once
+        return
     console.print(
         f"API calls: shopify {usage['shopify']['today']} today, "
         f"{usage['shopify']['month']} this month; unleashed {usage['unleashed']['today']} today, "

@@ -10,6 +10,7 @@ rows and its cursor commit together.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import json
 import os
@@ -173,7 +174,41 @@ class Store:
         self.conn = conn
         self._links = self.db.table("links")
         self._lock_file: int | None = None
+        # A shop's view (`for_shop`): its keys' namespace ("" with a single `shopify:`, so
+        # every key is what a single-shop state file has always held), the name recorded in
+        # `runs.shop`, and whether run look-ups keep to that shop's runs.
+        self.namespace = ""
+        self.run_shop: str | None = None
+        self.filter_runs = False
         self.migrate()
+
+    def for_shop(self, namespace: str, run_shop: str | None) -> Store:
+        """A view of this store for one shop: the same connection and lock, with the shop's
+        cursors, links, held and failed items, reported events and idempotency keys kept
+        under `namespace`, and its runs recorded (and, under a namespace, read back) as
+        `run_shop`. An empty namespace is the single-shop layout, key for key."""
+        view = copy.copy(self)
+        view.namespace = namespace
+        view.run_shop = run_shop
+        view.filter_runs = bool(namespace)
+        return view
+
+    def _ns(self, name: str) -> str:
+        """A cursor job, link kind, pending job or event/key scope in this view's namespace."""
+        return f"{self.namespace}/{name}" if self.namespace else name
+
+    def _own(self, name: str) -> str | None:
+        """A stored name back without this view's namespace; None when it is another shop's."""
+        if not self.namespace:
+            return name
+        prefix = f"{self.namespace}/"
+        return name[len(prefix) :] if name.startswith(prefix) else None
+
+    def _runs_where(self, where: str, args: list[Any]) -> tuple[str, list[Any]]:
+        """A `runs` condition kept to this view's shop when the view filters runs."""
+        if not self.filter_runs:
+            return where, args
+        return f"({where}) AND shop = ?", [*args, self.run_shop]
 
     def close(self) -> None:
         self.release_lock()
@@ -247,25 +282,33 @@ class Store:
     # -- cursors ---------------------------------------------------------------------------
 
     def cursor(self, job: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM cursors WHERE job = ?", (job,)).fetchone()
+        row = self.conn.execute(
+            "SELECT value FROM cursors WHERE job = ?", (self._ns(job),)
+        ).fetchone()
         return str(row[0]) if row else None
 
     def cursors(self) -> dict[str, str]:
-        return {str(j): str(v) for j, v in self.conn.execute("SELECT job, value FROM cursors")}
+        result: dict[str, str] = {}
+        for job, value in self.conn.execute("SELECT job, value FROM cursors"):
+            own = self._own(str(job))
+            if own is not None:
+                result[own] = str(value)
+        return result
 
     def _set_cursor(self, job: str, value: str) -> None:
         self.conn.execute(
             "INSERT INTO cursors (job, value, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT(job) DO UPDATE SET value = excluded.value, "
             "updated_at = excluded.updated_at",
-            (job, value, utcnow()),
+            (self._ns(job), value, utcnow()),
         )
 
     # -- runs ------------------------------------------------------------------------------
 
     def start_run(self, report: RunReport, shop: str | None = None) -> int:
         """Insert the run row at once: a run that dies midway still shows, as failed.
-        `shop` names the shop the run is for (None leaves `runs.shop` NULL)."""
+        `shop` names the shop the run is for (None: this view's shop, else `runs.shop` NULL)."""
+        shop = shop if shop is not None else self.run_shop
         with self.conn:
             cur = self.conn.execute(
                 "INSERT INTO runs (job, started_at, dry_run, status, cursor_before, error, shop) "
@@ -337,7 +380,7 @@ class Store:
                     "INSERT OR IGNORE INTO events (scope, key, run_id, seen_at) "
                     "VALUES (?, ?, ?, ?)",
                     [
-                        (scope, key, report.run_id, report.finished_at)
+                        (self._ns(scope), key, report.run_id, report.finished_at)
                         for scope, key in report.events
                     ],
                 )
@@ -352,7 +395,7 @@ class Store:
                     self._add_usage(day, api, calls)
 
     def runs(self, last: int = 20, job: str | None = None) -> list[dict[str, Any]]:
-        where, args = ("job = ?", [job]) if job else (None, None)
+        where, args = self._runs_where("job = ?", [job]) if job else self._runs_where("1", [])
         return list(self.db.table("runs").rows_where(where, args, order_by="id DESC", limit=last))
 
     def run(self, run_id: int) -> dict[str, Any] | None:
@@ -367,14 +410,18 @@ class Store:
         return items
 
     def last_runs_by_job(self) -> dict[str, dict[str, Any]]:
-        rows = self.db.table("runs").rows_where("id IN (SELECT MAX(id) FROM runs GROUP BY job)")
+        inner, args = self._runs_where("1", [])
+        rows = self.db.table("runs").rows_where(
+            f"id IN (SELECT MAX(id) FROM runs WHERE {inner} GROUP BY job)", args
+        )
         return {row["job"]: row for row in rows}
 
     # -- what alerts and monitors read ------------------------------------------------------
 
     def latest_run_id(self, job: str) -> int | None:
         """The newest run of a job, dry or not (to tell whether a job recorded a run)."""
-        row = self.conn.execute("SELECT MAX(id) FROM runs WHERE job = ?", (job,)).fetchone()
+        where, args = self._runs_where("job = ?", [job])
+        row = self.conn.execute(f"SELECT MAX(id) FROM runs WHERE {where}", args).fetchone()
         return int(row[0]) if row and row[0] is not None else None
 
     def flagged_items(self, run_id: int) -> list[dict[str, Any]]:
@@ -391,64 +438,68 @@ class Store:
         """(action, key) of the items held or failed in a job's runs before `run_id`: those
         of its last real run that finished without an error, and of any real runs after it
         (a run that errored may have reported, and so announced, only some of them)."""
-        row = self.conn.execute(
-            "SELECT MAX(id) FROM runs WHERE job = ? AND id < ? AND dry_run = 0 AND error IS NULL",
-            (job, run_id),
-        ).fetchone()
+        where, args = self._runs_where(
+            "job = ? AND id < ? AND dry_run = 0 AND error IS NULL", [job, run_id]
+        )
+        row = self.conn.execute(f"SELECT MAX(id) FROM runs WHERE {where}", args).fetchone()
         base = int(row[0]) if row and row[0] is not None else 0
+        shop, shop_args = (" AND r.shop = ?", [self.run_shop]) if self.filter_runs else ("", [])
         rows = self.conn.execute(
             "SELECT DISTINCT i.action, i.key FROM run_items i JOIN runs r ON r.id = i.run_id "
             "WHERE r.job = ? AND r.dry_run = 0 AND r.id >= ? AND r.id < ? "
-            "AND i.action IN ('hold', 'fail')",
-            (job, base, run_id),
+            f"AND i.action IN ('hold', 'fail'){shop}",
+            [job, base, run_id, *shop_args],
         )
         return {(str(action), str(key)) for action, key in rows}
 
     def last_ok_run(self, job: str) -> dict[str, Any] | None:
         """A job's newest real (not dry) run that ended ok or partial."""
+        where, args = self._runs_where(
+            "job = ? AND dry_run = 0 AND status IN ('ok', 'partial')", [job]
+        )
         rows = list(
-            self.db.query(
-                "SELECT * FROM runs WHERE job = ? AND dry_run = 0 AND status IN ('ok', 'partial') "
-                "ORDER BY id DESC LIMIT 1",
-                [job],
-            )
+            self.db.query(f"SELECT * FROM runs WHERE {where} ORDER BY id DESC LIMIT 1", args)
         )
         return rows[0] if rows else None
 
     def recent_real_runs(self, job: str, last: int) -> list[dict[str, Any]]:
         """A job's newest real (not dry) runs, newest first."""
+        where, args = self._runs_where("job = ? AND dry_run = 0", [job])
         return list(
             self.db.query(
-                "SELECT * FROM runs WHERE job = ? AND dry_run = 0 ORDER BY id DESC LIMIT ?",
-                [job, last],
+                f"SELECT * FROM runs WHERE {where} ORDER BY id DESC LIMIT ?", [*args, last]
             )
         )
 
     # -- links -----------------------------------------------------------------------------
 
     def link(self, kind: str, key: str) -> dict[str, Any] | None:
-        rows = self._links.rows_where("kind = ? AND key = ?", [kind, key], limit=1)
+        rows = self._links.rows_where("kind = ? AND key = ?", [self._ns(kind), key], limit=1)
         return next((_decode_link(row) for row in rows), None)
 
     def links(self, kind: str, status: str | None = None) -> list[dict[str, Any]]:
         if status is None:
-            rows = self._links.rows_where("kind = ?", [kind], order_by="key")
+            rows = self._links.rows_where("kind = ?", [self._ns(kind)], order_by="key")
         else:
-            rows = self._links.rows_where("kind = ? AND status = ?", [kind, status], order_by="key")
+            rows = self._links.rows_where(
+                "kind = ? AND status = ?", [self._ns(kind), status], order_by="key"
+            )
         return [_decode_link(row) for row in rows]
 
     def link_keys(self, kind: str) -> set[str]:
         """The keys of every link of `kind`, without reading their data: a large catalogue's
         decoded links would cost megabytes where only the keys are wanted."""
-        rows = self._links.rows_where("kind = ?", [kind], select="key")
+        rows = self._links.rows_where("kind = ?", [self._ns(kind)], select="key")
         return {str(row["key"]) for row in rows}
 
     def link_by_remote(self, kind: str, remote_id: str) -> dict[str, Any] | None:
-        rows = self._links.rows_where("kind = ? AND remote_id = ?", [kind, remote_id], limit=1)
+        rows = self._links.rows_where(
+            "kind = ? AND remote_id = ?", [self._ns(kind), remote_id], limit=1
+        )
         return next((_decode_link(row) for row in rows), None)
 
     def count_links(self, kind: str) -> int:
-        return self._links.count_where("kind = ?", [kind])
+        return self._links.count_where("kind = ?", [self._ns(kind)])
 
     def put_link(
         self,
@@ -468,6 +519,7 @@ class Store:
         to know how far back shipments can matter."""
         if not rows:
             return
+        kind = self._ns(kind)
         now = utcnow()
         keys = sorted({key for key, _, _, _ in rows})
         with self.conn:
@@ -498,6 +550,7 @@ class Store:
     # -- held and failed items --------------------------------------------------------------
 
     def pending(self, job: str, entity: str | None = None) -> list[dict[str, Any]]:
+        job = self._ns(job)
         if entity is None:
             rows = self.db.table("pending").rows_where("job = ?", [job], order_by="key")
         else:
@@ -507,11 +560,18 @@ class Store:
         result = []
         for row in rows:
             row["data"] = json.loads(row["data"]) if row["data"] else {}
+            row["job"] = self._own(str(row["job"])) or row["job"]
             result.append(row)
         return result
 
     def all_pending(self) -> list[dict[str, Any]]:
-        return list(self.db.table("pending").rows_where(order_by="job, key"))
+        """Every held and failed item of this view's shop (its job without the namespace)."""
+        result = []
+        for row in self.db.table("pending").rows_where(order_by="job, key"):
+            own = self._own(str(row["job"]))
+            if own is not None:
+                result.append({**row, "job": own})
+        return result
 
     def set_pending(
         self,
@@ -525,6 +585,7 @@ class Store:
         data: dict[str, Any] | None = None,
     ) -> None:
         now = utcnow()
+        job = self._ns(job)
         with self.conn:
             self.conn.execute(
                 "INSERT INTO pending (job, entity, key, ref, action, reason, data, first_seen, "
@@ -548,13 +609,14 @@ class Store:
     def clear_pending(self, job: str, entity: str, key: str) -> None:
         with self.conn:
             self.conn.execute(
-                "DELETE FROM pending WHERE job = ? AND entity = ? AND key = ?", (job, entity, key)
+                "DELETE FROM pending WHERE job = ? AND entity = ? AND key = ?",
+                (self._ns(job), entity, key),
             )
 
     # -- events reported once ----------------------------------------------------------------
 
     def seen_events(self, scope: str) -> set[str]:
-        rows = self.conn.execute("SELECT key FROM events WHERE scope = ?", (scope,))
+        rows = self.conn.execute("SELECT key FROM events WHERE scope = ?", (self._ns(scope),))
         return {str(row[0]) for row in rows}
 
     def mark_events(self, scope: str, keys: list[str], run_id: int | None) -> None:
@@ -562,14 +624,16 @@ class Store:
         with self.conn:
             self.conn.executemany(
                 "INSERT OR IGNORE INTO events (scope, key, run_id, seen_at) VALUES (?, ?, ?, ?)",
-                [(scope, key, run_id, now) for key in keys],
+                [(self._ns(scope), key, run_id, now) for key in keys],
             )
 
     def event_counts(self) -> dict[str, int]:
         """How many after-import events were reported, per kind (conflict, cancelled, refund)."""
-        rows = self.conn.execute("SELECT key FROM events")
+        rows = self.conn.execute("SELECT scope, key FROM events")
         counts: dict[str, int] = {}
-        for (key,) in rows:
+        for scope, key in rows:
+            if self._own(str(scope)) is None:
+                continue
             kind = str(key).split(":", 1)[0]
             counts[kind] = counts.get(kind, 0) + 1
         return counts
@@ -579,6 +643,7 @@ class Store:
     def idempotency_key(self, scope: str, digest: str, new_key: str) -> str:
         """The key stored for this exact request (same scope and digest), or `new_key`, stored
         before the call so a retry after a lost reply reuses it."""
+        scope = self._ns(scope)
         with self.conn:
             row = self.conn.execute(
                 "SELECT key FROM idempotency_keys WHERE scope = ? AND digest = ? "
@@ -602,7 +667,7 @@ class Store:
     def pending_idempotency_keys(self, scope: str) -> list[dict[str, Any]]:
         return list(
             self.db.table("idempotency_keys").rows_where(
-                "scope = ? AND status = 'pending'", [scope]
+                "scope = ? AND status = 'pending'", [self._ns(scope)]
             )
         )
 

@@ -418,7 +418,7 @@ def test_status_json(runner: CliRunner, config_file: Path, store_of: Store) -> N
     result = invoke(runner, "--config", str(config_file), "status", "--json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"jobs", "pending", "events", "api_calls"}
+    assert set(data) == {"shop", "jobs", "pending", "events", "api_calls"}
     assert set(data["jobs"]) == {"orders", "products", "inventory", "fulfillments"}
     orders = data["jobs"]["orders"]
     assert orders["cursor"] == "2026-11-26T10:00:00Z"

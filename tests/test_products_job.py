@@ -412,7 +412,9 @@ def test_a_no_change_run_costs_at_most_two_requests_per_api(
     )
     assert [i["key"] for i in items if i["action"] == "hold"] == (["P00004"] if held else [])
     # One Shopify request carries both change searches and the held SKU's look-up.
-    combined = sandboxes.shopify_server.requests("productVariants products productVariants")[-1]
+    combined = sandboxes.shopify_server.requests(
+        "productVariants productsCount products productVariants"
+    )[-1]
     assert ("sku:P00004" in str(combined.body)) is held
 
 

@@ -97,6 +97,7 @@ def test_typed_reads(sandbox):
             "item_id": item_id,
             "sku": "P00001",
             "tracked": True,
+            "bundle": False,
             "location_id": locations["West warehouse"],
             **app.quantities("P00001", "WEST"),
         }

@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from decimal import Decimal
@@ -70,6 +70,17 @@ def sku_query(skus: Iterable[str]) -> str:
     return " OR ".join(f"sku:{search_value(s)}" for s in skus)
 
 
+def requires_components(item: Mapping[str, Any] | None) -> bool:
+    """Whether an inventory item node ({variant{requiresComponents}}) or a variant node
+    ({requiresComponents}) is a Shopify Bundles parent, whose stock Shopify derives from its
+    components and refuses to take from an API."""
+    if not item:
+        return False
+    if "requiresComponents" in item:
+        return bool(item["requiresComponents"])
+    return bool((item.get("variant") or {}).get("requiresComponents"))
+
+
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), max(1, size)):
         yield items[start : start + size]
@@ -79,11 +90,18 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 class ProductChanges:
     """What `ShopifyClient.product_changes` read: changed variants (`VariantFields`), changed
     products (`ProductFields` + variants.nodes[0] {id sku inventoryItem{id}}) and the
-    variants of the SKUs asked for, by SKU (SKUs without a variant are absent)."""
+    variants of the SKUs asked for, by SKU (SKUs without a variant are absent).
+
+    `changed_count` is how many products the search matched (`productsCount`, a lower bound
+    past Shopify's counting limit). `complete` is False when that count was above the caller's
+    `bulk_above`: then only the first page of each search was read, and the caller is to read
+    the changes another way (a bulk query) instead of paging on."""
 
     variants: list[dict[str, Any]] = dataclass_field(default_factory=list)
     products: list[dict[str, Any]] = dataclass_field(default_factory=list)
     sku_variants: dict[str, list[dict[str, Any]]] = dataclass_field(default_factory=dict)
+    changed_count: int = 0
+    complete: bool = True
 
 
 # -- the client -----------------------------------------------------------------------------
@@ -137,6 +155,9 @@ class ShopifyClient(BulkOperations):
         self._expires_at: float | None = None
         self._lifetime: float | None = None
         self._lock = threading.Lock()
+        # Shopify's `createdAt` of the last bulk query read to its end: that read saw every
+        # record as it stood then (it walks the records, not the search index).
+        self.bulk_read_at: str | None = None
         # One request at a time, pacing included: the orders job reads the next pages in a
         # thread (syncer/readahead.py) while its own thread may look refunds up, and both
         # draw on the one cost bucket that `_throttle` tracks.
@@ -579,11 +600,14 @@ class ShopifyClient(BulkOperations):
             docs.PRODUCTS, {**variables, "first": size}, ("products",), kind="products.list"
         )
 
-    def product_changes(self, changed_query: str, skus: Sequence[str] = ()) -> ProductChanges:
+    def product_changes(
+        self, changed_query: str, skus: Sequence[str] = (), *, bulk_above: int | None = None
+    ) -> ProductChanges:
         """Variants and products matching `changed_query` (e.g. `updated_at:>='...'`) and the
         variants whose SKU is exactly one of `skus` (at most SKUS_PER_QUERY), read together
-        in one request (`PRODUCT_CHANGES`); a connection with more pages is then followed on
-        its own."""
+        in one request (`PRODUCT_CHANGES`, which also counts the matching products); a
+        connection with more pages is then followed on its own, except the two searches when
+        more than `bulk_above` products match (the result is then marked incomplete)."""
         if len(skus) > SKUS_PER_QUERY:
             raise ValueError(f"at most {SKUS_PER_QUERY} SKUs per product_changes call")
         wanted = sorted(set(skus))
@@ -609,6 +633,8 @@ class ShopifyClient(BulkOperations):
         for name in ("variantsFirst", "productsFirst"):
             variables[name] = max(1, min(MAX_PAGE_SIZE, left // 2 // unit[name]))
         data = self.execute(document, variables, kind="products.changes")
+        counted = int((data.get("changedCount") or {}).get("count") or 0)
+        complete = bulk_above is None or counted <= bulk_above
         found: dict[str, list[dict[str, Any]]] = {}
         for alias, follow_doc, path, key in (
             ("changedVariants", docs.VARIANTS, "productVariants", "variants"),
@@ -619,8 +645,11 @@ class ShopifyClient(BulkOperations):
             if conn is None:
                 found[key] = []
                 continue
+            found[key] = list(conn["nodes"])
+            if not complete and alias != "skuVariants":
+                continue  # the caller reads this change set by a bulk query instead
             query = variables["skus"] if alias == "skuVariants" else changed_query
-            found[key] = list(conn["nodes"]) + self._pages_after(
+            found[key] += self._pages_after(
                 follow_doc, query, path, conn["pageInfo"], kind=f"products.changes.{key}"
             )
         exact = set(wanted)
@@ -628,7 +657,7 @@ class ShopifyClient(BulkOperations):
         for variant in found.pop("sku_variants"):
             if variant.get("sku") in exact:
                 by_sku.setdefault(str(variant["sku"]), []).append(variant)
-        return ProductChanges(found["variants"], found["products"], by_sku)
+        return ProductChanges(found["variants"], found["products"], by_sku, counted, complete)
 
     def _pages_after(
         self, document: str, query: str, path: str, page: dict[str, Any], *, kind: str
@@ -661,8 +690,9 @@ class ShopifyClient(BulkOperations):
         return dict(product) if product else None
 
     def iter_inventory_levels(self, location_id: str) -> Iterator[dict[str, Any]]:
-        """Every inventory level at a location: {id updatedAt item{id sku tracked}
-        quantities[{name quantity}] available} (`available` added from quantities)."""
+        """Every inventory level at a location: {id updatedAt item{id sku tracked
+        variant{requiresComponents}} quantities[{name quantity}] available} (`available`
+        added from quantities)."""
         size = self._fit(docs.LOCATION_INVENTORY_LEVELS, {"id": location_id}, "first", 250)
         for level in self.paginate(
             docs.LOCATION_INVENTORY_LEVELS,
@@ -675,8 +705,9 @@ class ShopifyClient(BulkOperations):
     def inventory_levels_for_items(
         self, item_ids: Sequence[str], location_ids: Iterable[str] | None = None
     ) -> list[dict[str, Any]]:
-        """Levels of the given inventory items, as [{item_id sku tracked location_id available
-        on_hand committed}], limited to `location_ids` when given."""
+        """Levels of the given inventory items, as [{item_id sku tracked bundle location_id
+        available on_hand committed}] (`bundle`: the item's variant is a bundle parent),
+        limited to `location_ids` when given."""
         wanted = set(location_ids) if location_ids is not None else None
         variables = {"levelsFirst": LEVELS_PER_ITEM}
         size = self._fit(docs.ITEM_INVENTORY_LEVELS, variables, "ids", NODES_PER_CALL)
@@ -705,6 +736,7 @@ class ShopifyClient(BulkOperations):
                             "item_id": item["id"],
                             "sku": item["sku"],
                             "tracked": item["tracked"],
+                            "bundle": requires_components(item),
                             "location_id": level["location"]["id"],
                             **quantities,
                         }

@@ -35,6 +35,9 @@ class BulkOperations:
     http: HttpClient
     redact: Redactor
     sleep: Callable[[float], None]
+    # Shopify's `createdAt` of the last bulk query read to its end: that read saw every
+    # record as it stood then (it walks the records, not the search index).
+    bulk_read_at: str | None = None
 
     if TYPE_CHECKING:
 
@@ -73,9 +76,10 @@ class BulkOperations:
         operation = self._start_bulk(inner_query, kind)
         operation = self._await_bulk(operation, kind, poll_interval, max_poll_interval, timeout)
         url = operation.get("url")
-        if not url:
-            return  # COMPLETED without a file: the query matched nothing
-        yield from self._bulk_objects(str(url), kind)
+        if url:  # else COMPLETED without a file: the query matched nothing
+            yield from self._bulk_objects(str(url), kind)
+        created = operation.get("createdAt")
+        self.bulk_read_at = str(created) if created else None
 
     def _start_bulk(self, inner_query: str, kind: str) -> dict[str, Any]:
         attempt = 0

@@ -68,7 +68,7 @@ fragment OrderFields on Order {{
 
 _VARIANT_FRAGMENT = """
 fragment VariantFields on ProductVariant {
-  id title sku barcode price position updatedAt
+  id title sku barcode price position updatedAt requiresComponents
   product {
     id title handle descriptionHtml productType status updatedAt variantsCount { count }
   }
@@ -253,6 +253,8 @@ query Products($query: String, $first: Int!, $after: String) {
 # cursor (aliased searches of the same connections), plus the variants of up to one batch of
 # SKUs the run already knows it needs (changed in Unleashed, held, mid-create). Further pages
 # of a connection are read with VARIANTS / PRODUCTS from its endCursor, only when needed.
+# `changedCount` (one point, no extra request) says how many products the search matches, so
+# a large change set (a catalogue import) can be read by a bulk query instead of pages.
 PRODUCT_CHANGES = (
     """
 query ProductChanges(
@@ -263,6 +265,7 @@ query ProductChanges(
     pageInfo { hasNextPage endCursor }
     nodes { ...VariantFields }
   }
+  changedCount: productsCount(query: $changed) { count precision }
   changedProducts: products(first: $productsFirst, query: $changed, sortKey: ID) {
     pageInfo { hasNextPage endCursor }
     nodes {
@@ -289,7 +292,7 @@ query LocationInventoryLevels($id: ID!, $first: Int!, $after: String) {
       pageInfo { hasNextPage endCursor }
       nodes {
         id updatedAt
-        item { id sku tracked }
+        item { id sku tracked variant { requiresComponents } }
         quantities(names: ["available", "on_hand", "committed"]) { name quantity }
       }
     }
@@ -302,6 +305,7 @@ query ItemInventoryLevels($ids: [ID!]!, $levelsFirst: Int!) {
   nodes(ids: $ids) {
     ... on InventoryItem {
       id sku tracked
+      variant { requiresComponents }
       inventoryLevels(first: $levelsFirst) {
         pageInfo { hasNextPage endCursor }
         nodes {
@@ -494,7 +498,7 @@ BULK_VARIANTS = """
   productVariants {
     edges {
       node {
-        id title sku barcode price position updatedAt
+        id title sku barcode price position updatedAt requiresComponents
         product {
           id title handle descriptionHtml productType status updatedAt variantsCount { count }
         }
@@ -518,7 +522,7 @@ BULK_INVENTORY_LEVELS = """
           edges {
             node {
               id updatedAt
-              item { id sku tracked }
+              item { id sku tracked variant { requiresComponents } }
               location { id }
               quantities(names: ["available", "on_hand", "committed"]) { name quantity }
             }

@@ -434,18 +434,36 @@ class UnleashedClient:
     # -- stock and warehouses -------------------------------------------------------------
 
     def iter_stock_on_hand(
-        self, warehouse_code: str | None, modified_since: datetime | None = None
+        self,
+        warehouse_code: str | None,
+        modified_since: datetime | None = None,
+        *,
+        assembled: bool = False,
+        product_ids: Sequence[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Stock rows of one warehouse (or company-wide rows when warehouse_code is None).
 
         Products that never had a stock transaction are absent: treat absent as zero.
+        `assembled` (`isAssembled=true`): a product with a bill of materials also counts in
+        AvailableQty what its components can build. `product_ids`: only these products (by
+        Guid), GUIDS_PER_REQUEST a request.
         """
         params: list[tuple[str, str]] = []
         if warehouse_code:
             params.append(("warehouseCode", warehouse_code))
         if modified_since is not None:
             params.append(("modifiedSince", format_since(modified_since)))
-        yield from self.iter_pages("StockOnHand", params, kind="stockonhand.list")
+        if assembled:
+            params.append(("isAssembled", "true"))
+        if product_ids is None:
+            yield from self.iter_pages("StockOnHand", params, kind="stockonhand.list")
+            return
+        guids = list(dict.fromkeys(product_ids))
+        for start in range(0, len(guids), GUIDS_PER_REQUEST):
+            batch = ",".join(guids[start : start + GUIDS_PER_REQUEST])
+            yield from self.iter_pages(
+                "StockOnHand", [*params, ("productId", batch)], kind="stockonhand.list"
+            )
 
     def warehouses(self) -> list[dict[str, Any]]:
         return list(self.iter_pages("Warehouses"))

@@ -70,9 +70,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from syncer.connectors.shopify import chunks, sku_query
+from syncer.connectors.shopify import chunks, requires_components, sku_query
 from syncer.engine import Context, Options
 from syncer.errors import ConfigError, DataError, Problem, SafetyStop
+from syncer.inventory.assemblies import (
+    ASSEMBLED,
+    PLAIN,
+    PRODUCTS_CURSOR,
+    kind_links,
+    merge_rows,
+    product_kind,
+    warehouses_to_reread,
+)
 from syncer.inventory.locations import resolve_locations
 from syncer.inventory.planner import (
     InventoryPlan,
@@ -86,11 +95,14 @@ from syncer.inventory.planner import (
     in_flight_lines,
     mutation_input,
     plan_inventory,
+    refusal_message,
+    refused_rows,
     safety_check,
     sent_order_statuses,
     split_not_in_shopify,
     targeted_levels,
 )
+from syncer.inventory.shared import add_units, shared_warehouses, translate_units
 from syncer.inventory.snapshot import (
     ShopifyView,
     batched,
@@ -100,6 +112,7 @@ from syncer.inventory.snapshot import (
     stock_row,
 )
 from syncer.links import (
+    ASSEMBLY_LINK,
     ORDER_LINK,
     PRODUCT_LINK,
     SALES_ORDER_LINK,
@@ -126,8 +139,11 @@ SKUS_PER_SEARCH = 50  # ShopifyClient.variants_by_skus; also `sku:` terms per or
 # Up to this many SKUs, in flight is read with `sku:` order searches (4 searches, each
 # usually one page); beyond it one listing of every open order costs fewer requests.
 IN_FLIGHT_SKU_LIMIT = 4 * SKUS_PER_SEARCH
-ITEMS_PER_READ = 30  # ShopifyClient.inventory_levels_for_items under the cost limit
-LEVELS_PER_PAGE = 250
+# Items per ShopifyClient.inventory_levels_for_items call and levels per location page under
+# the 1,000-point cost limit, each level carrying its variant's `requiresComponents` (one
+# object more per level than the bare level: 249 a page, not 250).
+ITEMS_PER_READ = 29
+LEVELS_PER_PAGE = 249
 LINKS_PER_WRITE = 1000  # link rows per put_links call, so no run builds them all at once
 
 
@@ -167,8 +183,12 @@ class InventoryRun:
         cursors = parse_cursor(report.cursor_before, locations)
         full = {code for code in locations if self.options.full or code not in cursors}
         rows, full_rows = self.read_stock(locations, cursors, full)
+        fresh = {(r.sku, r.warehouse_code) for r in rows} if self.config.assemblies else set()
         rows = self.add_retries(rows, locations, full)
         rows = self.drop_settled(rows, full)
+        if self.config.assemblies:
+            rows = self.add_kits(rows, fresh, locations, cursors, full)
+        del fresh
         read_rows = list(rows)
 
         # Interned: the SKUs the stock rows hold already, not a second copy of each.
@@ -179,6 +199,8 @@ class InventoryRun:
         # nothing to read when every level in scope is held (or nothing changed).
         targeted = self.targeted(locations, rows, view, full, linked)
         units = self.read_in_flight(locations, targeted) if targeted else {}
+        if targeted:
+            add_units(units, self.read_shared_in_flight(locations, targeted))
         del targeted
         plan = self.plan(locations, rows, view, units, full, linked, unknown_items)
 
@@ -199,10 +221,12 @@ class InventoryRun:
             self.write(plan.sets, items)
             self.remember_pending(plan.items, rows)
             self.remember_settled(items, read_rows)
-        report.cursor_after = json.dumps(
-            {**{c: iso(t) for c, t in cursors.items()}, **{c: iso(started) for c in locations}},
-            sort_keys=True,
-        )
+        after = {**{c: iso(t) for c, t in cursors.items()}, **{c: iso(started) for c in locations}}
+        if self.config.assemblies:
+            after[PRODUCTS_CURSOR] = iso(started)
+        else:  # turned on again later, the flags are read afresh
+            after.pop(PRODUCTS_CURSOR, None)
+        report.cursor_after = json.dumps(after, sort_keys=True)
 
     def per_location(
         self,
@@ -281,7 +305,10 @@ class InventoryRun:
             since = None if code in full else cursors[code] - OVERLAP
             ctx.progress.start(f"Reading Unleashed stock for {code}")
             try:
-                for raw in ctx.unleashed.iter_stock_on_hand(code, modified_since=since):
+                stock = ctx.unleashed.iter_stock_on_hand(
+                    code, modified_since=since, assembled=self.config.assemblies
+                )
+                for raw in stock:
                     row = stock_row(raw, code, decimals)
                     if row is not None:
                         rows.append(row)
@@ -302,6 +329,77 @@ class InventoryRun:
             finally:
                 ctx.progress.done()
         return rows, full_rows
+
+    # -- Unleashed assemblies (inventory.assemblies) --------------------------------------------
+
+    def add_kits(
+        self,
+        rows: list[StockRow],
+        fresh: set[tuple[str, str]],
+        locations: Mapping[str, str],
+        cursors: Mapping[str, datetime],
+        full: set[str],
+    ) -> list[StockRow]:
+        """The rows, plus the kits read again (with `isAssembled=true`, by Guid) in each
+        incremental warehouse where a component's row changed, and kits first known in this
+        run everywhere: their own rows need not have been re-stamped. `fresh`: the (SKU,
+        warehouse) pairs this run's read listed (retried items are not news of a change)."""
+        kits, components, new_kits = self.refresh_kinds(cursors.get(PRODUCTS_CURSOR))
+        if not kits:
+            return rows
+        changed = [r for r in rows if (r.sku, r.warehouse_code) in fresh]
+        warehouses = warehouses_to_reread(changed, components, full)
+        reread: list[StockRow] = []
+        for code in locations:
+            if code in full:
+                continue  # a full read counted every kit already
+            wanted = set(kits) if code in warehouses else new_kits
+            if not wanted:
+                continue
+            guids = sorted(kits[c] for c in wanted)
+            self.ctx.progress.start(f"Reading Unleashed kits for {code}")
+            for raw in self.ctx.unleashed.iter_stock_on_hand(
+                code, assembled=True, product_ids=guids
+            ):
+                row = stock_row(raw, code)
+                if row is not None:
+                    reread.append(row)
+                self.ctx.progress.advance()
+            self.ctx.progress.done()
+        if not reread:
+            return rows
+        return merge_rows(rows, self.drop_settled(reread, full))
+
+    def refresh_kinds(self, since: datetime | None) -> tuple[dict[str, str], set[str], set[str]]:
+        """(kit code -> Guid, component codes, kits not known before this run), after
+        reading the products changed since `since` (every product when None or --full)."""
+        links = self.store.links(ASSEMBLY_LINK)
+        state = {
+            str(link["key"]): (str(link["status"]), link.get("remote_id"), link.get("data") or {})
+            for link in links
+        }
+        known_kits = {code for code, (status, _, _) in state.items() if status == ASSEMBLED}
+        remembered = {code for code, (status, _, _) in state.items() if status != PLAIN}
+        complete = since is None or self.options.full
+        self.ctx.progress.start("Reading Unleashed kits and components")
+        products = self.ctx.unleashed.iter_products(
+            modified_since=None if since is None or complete else since - OVERLAP
+        )
+        kinds = (kind for raw in products if (kind := product_kind(raw)) is not None)
+        changes = kind_links(kinds, remembered, complete=complete)
+        self.ctx.progress.done()
+        if not self.report.dry_run:
+            for start in range(0, len(changes), LINKS_PER_WRITE):
+                self.store.put_links(ASSEMBLY_LINK, changes[start : start + LINKS_PER_WRITE])
+        for code, guid, status, data in changes:
+            state[code] = (status, guid, data)
+        kits = {
+            code: str(guid)
+            for code, (status, guid, _) in state.items()
+            if status == ASSEMBLED and guid
+        }
+        components = {code for code, (_, _, data) in state.items() if data.get("component")}
+        return kits, components, set(kits) - known_kits
 
     def drop_settled(self, rows: Sequence[StockRow], full: set[str]) -> list[StockRow]:
         """Drop incremental rows whose AvailableQty an earlier run already planned and wrote
@@ -436,6 +534,7 @@ class InventoryRun:
                 str((level.get("location") or {}).get("id") or location_gid),
                 level.get("available"),
                 item.get("tracked"),
+                requires_components(item),
             )
             view.add(sku, row)
             known = items_by_sku.setdefault(sku, row.inventory_item_id)
@@ -471,6 +570,7 @@ class InventoryRun:
         """Levels of these SKUs at these locations via their inventory items, in batches."""
         shopify = self.ctx.shopify
         items_by_sku: dict[str, list[str]] = {sku: [item] for sku, item in cached.items()}
+        bundles: set[str] = set()  # inventory items of bundle parents
 
         def resolve(wanted: Sequence[str]) -> None:
             if not wanted:
@@ -482,6 +582,11 @@ class InventoryRun:
                     for v in variants.get(sku, [])
                     if v.get("inventoryItem")
                 ]
+                bundles.update(
+                    str(v["inventoryItem"]["id"])
+                    for v in variants.get(sku, [])
+                    if v.get("inventoryItem") and requires_components(v)
+                )
 
         resolve([s for s in skus if s not in cached])
         levels = self._item_levels(items_by_sku, location_gids)
@@ -499,15 +604,16 @@ class InventoryRun:
             for item_id in item_ids:
                 rows = {
                     gid: (available, tracked)
-                    for _, gid, available, tracked in levels.get(item_id, [])
+                    for _, gid, available, tracked, _ in levels.get(item_id, [])
                 }
                 tracked_any = any(bool(t) for _, t in rows.values()) or not rows
+                bundle = item_id in bundles or any(b for *_, b in levels.get(item_id, []))
                 for gid in location_gids:
                     if gid in rows:
                         available, tracked = rows[gid]
-                        view.add(sku, level_row(item_id, gid, available, tracked))
+                        view.add(sku, level_row(item_id, gid, available, tracked, bundle))
                     else:  # the variant exists but is not stocked there
-                        view.add(sku, LevelRow(item_id, gid, None, tracked_any, False))
+                        view.add(sku, LevelRow(item_id, gid, None, tracked_any, False, bundle))
             if len(item_ids) == 1:
                 cache.append((sku, item_ids[0], "linked", {}))
         if not self.report.dry_run and cache:
@@ -515,10 +621,10 @@ class InventoryRun:
 
     def _item_levels(
         self, items_by_sku: Mapping[str, list[str]], location_gids: Sequence[str]
-    ) -> dict[str, list[tuple[str, str, Any, Any]]]:
-        """item id -> [(sku, location gid, available, tracked)]."""
+    ) -> dict[str, list[tuple[str, str, Any, Any, bool]]]:
+        """item id -> [(sku, location gid, available, tracked, bundle parent)]."""
         item_ids = sorted({item for items in items_by_sku.values() for item in items})
-        result: dict[str, list[tuple[str, str, Any, Any]]] = {}
+        result: dict[str, list[tuple[str, str, Any, Any, bool]]] = {}
         if not item_ids:
             return result
         for row in self.ctx.shopify.inventory_levels_for_items(item_ids, location_gids):
@@ -528,6 +634,7 @@ class InventoryRun:
                     str(row["location_id"]),
                     row.get("available"),
                     row.get("tracked"),
+                    bool(row.get("bundle")),
                 )
             )
         return result
@@ -602,6 +709,26 @@ class InventoryRun:
             for order in ctx.shopify.sent_order_stock(in_doubt):
                 kept[str(order["id"])] = order
         count(list(kept.values()), statuses)
+        return units
+
+    def read_shared_in_flight(
+        self, locations: Mapping[str, str], skus: set[str]
+    ) -> dict[StockKey, int]:
+        """The in-flight units of the other shops' orders at locations mapped to warehouses
+        this shop also maps, as units at this shop's locations. Each shop is read with its
+        own client and its own state (which orders it sent, held or never sent); nothing is
+        written there. Only called when some level's target is computed, so a run with
+        nothing changed reads no other shop."""
+        units: dict[StockKey, int] = {}
+        for other in self.ctx.siblings():
+            configured = other.config.inventory.locations
+            if not shared_warehouses(locations, configured):
+                continue
+            other_locations = resolve_locations(configured, other.shopify.locations())
+            shared = {c: g for c, g in other_locations.items() if c in locations}
+            other_run = InventoryRun(other, self.report, self.options)
+            other_units = other_run.read_in_flight(shared, skus)
+            add_units(units, translate_units(locations, shared, other_units))
         return units
 
     def unallocated_links(self, status_by_guid: Mapping[str, str]) -> dict[str, dict[str, Any]]:
@@ -683,6 +810,10 @@ class InventoryRun:
             self._send(payload, key)
         except DataError as exc:
             self._finish_write(key, "stale" if stale_codes(exc) else "failed")
+            named = refused_rows(exc.errors, len(batch))
+            if named is not None:
+                self.write_unrefused(batch, named, items, retry_stale=retry_stale)
+                return
             if stale_codes(exc) and retry_stale:
                 fresh = self.refresh(batch, items)
                 if fresh:
@@ -694,6 +825,33 @@ class InventoryRun:
         self._finish_write(key, "done")
         for quantity in batch:
             items[quantity.key].detail["idempotency_key"] = key
+
+    def write_unrefused(
+        self,
+        batch: Sequence[SetQuantity],
+        named: Mapping[int, Mapping[str, Any]],
+        items: Mapping[str, Item],
+        *,
+        retry_stale: bool,
+    ) -> None:
+        """After Shopify refused a call naming some of its rows: those fail alone with
+        Shopify's message (a stale one is re-read and sent once more), and the rest, refused
+        only because they shared the call, go again at once under a new key (the old key is
+        bound to the old input). Every round drops at least one row, so this ends."""
+        again: list[SetQuantity] = []
+        stale: list[SetQuantity] = []
+        for index, quantity in enumerate(batch):
+            error = named.get(index)
+            if error is None:
+                again.append(quantity)
+            elif error.get("code") == STALE and retry_stale:
+                stale.append(quantity)
+            else:
+                self._fail(items[quantity.key], refusal_message(error))
+        if stale:
+            again.extend(self.refresh(stale, items))
+        if again:
+            self.write_batch(again, items, retry_stale=retry_stale and not stale)
 
     def refresh(self, batch: Sequence[SetQuantity], items: Mapping[str, Item]) -> list[SetQuantity]:
         """Re-read the batch's levels after a stale compare-and-swap; the fresh sets to send."""

@@ -56,6 +56,10 @@ _PAID_FINANCIAL_STATUSES = frozenset({"PAID", "PARTIALLY_PAID", "PARTIALLY_REFUN
 
 StockKey = tuple[str, str]  # (SKU, Shopify location gid)
 
+# A bundle parent is never written: Shopify computes its availability from its components'
+# levels (which syncer writes like any other SKU), and it needs no fix, so it is not held.
+BUNDLE_NOTE = "bundle: Shopify derives its stock"
+
 NOT_IN_SHOPIFY = (
     "not in Shopify: no variant has this SKU, and the products job has not linked it; "
     "nothing written"
@@ -87,13 +91,16 @@ class StockRow:
 
 @dataclass(frozen=True, slots=True)
 class LevelRow:
-    """One Shopify inventory level as read; `available` is None when the item has no level there."""
+    """One Shopify inventory level as read; `available` is None when the item has no level there.
+    `bundle`: the item's variant is a Shopify Bundles parent (`requiresComponents`), whose
+    stock Shopify derives from its components and refuses to take from an API."""
 
     inventory_item_id: str
     location_gid: str
     available: int | None
     tracked: bool
     active: bool
+    bundle: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,7 +464,10 @@ def _plan(
                     pool,
                 )
                 if build_items:
-                    plan.items[-1].detail["note"] = "not in StockOnHand: no stock transactions yet"
+                    # A bundle parent's item carries its own note already.
+                    plan.items[-1].detail.setdefault(
+                        "note", "not in StockOnHand: no stock transactions yet"
+                    )
             elif build_items:
                 _report_not_in_unleashed(plan, sku, warehouse, location_gid, levels, duplicates)
     return plan
@@ -493,10 +503,13 @@ def _plan_row(
             )
         )
         return
+    level = levels.get(location_gid, {}).get(row.sku)
+    if level is not None and level.bundle:
+        plan.items.append(_bundle_item(key, level, str(row.available)))
+        return
     if not row.available.is_finite():
         plan.items.append(_absurd_item(key, row, "is not a number"))
         return
-    level = levels.get(location_gid, {}).get(row.sku)
     problem = _unwritable_reason(row.sku, location_gid, level)
     if problem is not None or level is None or level.available is None:
         plan.items.append(
@@ -587,6 +600,9 @@ def _report_not_in_unleashed(
         plan.items.append(_duplicate_item(key, sku, duplicates[sku]))
         return
     level = levels[location_gid][sku]
+    if level.bundle:
+        plan.items.append(_bundle_item(key, level, None))
+        return
     plan.items.append(
         Item(
             "stock",
@@ -600,6 +616,14 @@ def _report_not_in_unleashed(
             },
         )
     )
+
+
+def _bundle_item(key: str, level: LevelRow, unleashed_available: str | None) -> Item:
+    """A bundle parent's level, left to Shopify: `unchanged`, with the note that says why."""
+    detail: dict[str, Any] = {"shopify_now": level.available, "note": BUNDLE_NOTE}
+    if unleashed_available is not None:
+        detail["unleashed_available"] = unleashed_available
+    return Item("stock", key, "unchanged", detail)
 
 
 def _duplicate_item(key: str, sku: str, inventory_item_ids: list[str]) -> Item:
@@ -771,6 +795,51 @@ def mutation_input(
             for s in batch
         ],
     }
+
+
+def refused_rows(errors: Iterable[Any], size: int) -> dict[int, Mapping[str, Any]] | None:
+    """The rows of a refused `inventorySetQuantities` call of `size` quantities that Shopify
+    named, by index (the first error naming each), or None when some error names no row.
+
+    Shopify refuses the whole call when any quantity is wrong, and each userError's `field`
+    is the path to what it refused: `["input", "quantities", "3", "inventoryItemId"]` names
+    row 3. Rows it did not name were not wrong, only refused with the rest, so the caller can
+    send them again; an error on the input as a whole (`["input", "reason"]`) refuses every
+    row alike, and None says so.
+    """
+    named: dict[int, Mapping[str, Any]] = {}
+    for error in errors:
+        if not isinstance(error, Mapping):
+            return None
+        index = _quantity_index(error.get("field"))
+        if index is None or not 0 <= index < size:
+            return None
+        named.setdefault(index, error)
+    return named or None
+
+
+def _quantity_index(path: Any) -> int | None:
+    """The row a userError's `field` path names under `quantities` (a digit string, or an
+    int), or None."""
+    if not isinstance(path, Sequence) or isinstance(path, str):
+        return None
+    parts = list(path)
+    for position, part in enumerate(parts[:-1]):
+        if part == "quantities":
+            index = parts[position + 1]
+            if isinstance(index, int) and not isinstance(index, bool):
+                return index
+            if isinstance(index, str) and index.isdigit():
+                return int(index)
+            return None
+    return None
+
+
+def refusal_message(error: Mapping[str, Any]) -> str:
+    """Shopify's own words for a refused row, with its code."""
+    message = str(error.get("message") or "refused")
+    code = error.get("code")
+    return f"Shopify refused this level: {message}" + (f" [{code}]" if code else "")
 
 
 def after_stale(quantity: SetQuantity, current: int) -> tuple[SetQuantity | None, int]:

@@ -69,13 +69,16 @@ def stock_row(
     return StockRow(sku, warehouse, available)
 
 
-def level_row(item_id: str, location_gid: str, available: Any, tracked: Any) -> LevelRow:
+def level_row(
+    item_id: str, location_gid: str, available: Any, tracked: Any, bundle: Any = False
+) -> LevelRow:
     return LevelRow(
         inventory_item_id=item_id,
         location_gid=sys.intern(location_gid),  # one string per location, not per level
         available=None if available is None else int(available),
         tracked=bool(tracked),
         active=available is not None,
+        bundle=bool(bundle),
     )
 
 

@@ -46,7 +46,13 @@ from syncer.connectors.unleashed import parse_date
 from syncer.engine import Context, Options, shop_key
 from syncer.errors import DataError, SafetyStop
 from syncer.links import PRODUCT_LINK
-from syncer.products.planner import ProductPlan, other_side, plan, safety_check
+from syncer.products.planner import (
+    ProductPlan,
+    other_side,
+    outside_groups,
+    plan,
+    safety_check,
+)
 from syncer.products.projection import (
     SIDES,
     Projection,
@@ -74,6 +80,14 @@ SHOPIFY_SCAN_THRESHOLD = 1250
 # ~166 variants under the 1,000-point cost limit, so 1,000 variants already take 7 pages, and
 # the bulk read's fixed ~5 requests and polling delay stop mattering.
 SHOPIFY_BULK_THRESHOLD = 1000
+# Above this many changed products (a catalogue import, a bulk edit) an incremental run reads
+# Shopify's changes from one bulk query of the catalogue instead of paging both `updated_at`
+# searches. The first request holds ~80 of each; every further page ~166 for ~1,000 points.
+# 250 changed products (~2 variants each) take ~4 more pages, ~4,000 points: past the standard
+# plan's 2,000-point bucket that is ~20 s of waiting for it to refill, and each further 166
+# records ~10 s more. A bulk query costs ~5 requests and a few points whatever the size, plus
+# the time Shopify takes to run it.
+CHANGES_BULK_THRESHOLD = 250
 # Links are stored in batches of this many rows, so their JSON is never all in memory at once
 # (a batch's rows and their JSON coexist: ~1.6 KB a row; 250 keeps that well under 1 MB).
 LINKS_PER_WRITE = 250
@@ -103,11 +117,33 @@ def read_cursor(text: str | None) -> dict[Side, datetime]:
     return {}
 
 
-def write_cursor(moments: Mapping[Side, datetime | None]) -> str | None:
+def write_cursor(
+    moments: Mapping[Side, datetime | None], *, read_at: datetime | None = None
+) -> str | None:
     """The cursor to store; a side with no moment (an empty catalogue) is left out, so the
-    next run reads both sides whole. None when neither side has one."""
-    known = {side: iso(moment) for side in SIDES if (moment := moments.get(side)) is not None}
+    next run reads both sides whole. None when neither side has one. `read_at` (kept as
+    "shopify_read_at"): Shopify's time of the last whole-catalogue bulk read, see
+    `read_bulk_read_at`."""
+    known: dict[str, str] = {
+        side: iso(moment) for side in SIDES if (moment := moments.get(side)) is not None
+    }
+    if known and read_at is not None:
+        known["shopify_read_at"] = iso(read_at)
     return json.dumps(known, sort_keys=True) if known else None
+
+
+def read_bulk_read_at(text: str | None) -> datetime | None:
+    """When the last whole-catalogue bulk read of Shopify started (Shopify's clock), from the
+    stored cursor; None when there was none or it is unreadable. That read saw every record
+    as it stood then, so a later search need not reach back before it: after a catalogue
+    import the overlap would otherwise re-read the whole import on every run."""
+    try:
+        value = json.loads(text) if text else None
+        if isinstance(value, dict) and value.get("shopify_read_at"):
+            return parse_iso(str(value["shopify_read_at"]))
+    except ValueError:
+        pass
+    return None
 
 
 def later(current: datetime | None, stamp: datetime | None) -> datetime | None:
@@ -178,6 +214,8 @@ class ProductsRun:
         self.stamps: dict[str, dict[str, str]] = {}
         # Each side's newest stamp read by a search: where its cursor moves.
         self.newest: dict[Side, datetime | None] = {"shopify": None, "unleashed": None}
+        # When the last whole-catalogue bulk read of Shopify started (kept in the cursor).
+        self.bulk_read_at: datetime | None = read_bulk_read_at(report.cursor_before)
         # Retried every run until they go through: held, failed and interrupted creates.
         self.retry: set[str] = set()
         self.scope: set[str] = set()
@@ -308,14 +346,22 @@ class ProductsRun:
         found = self.ctx.shopify.variants_by_skus(skus)
         return [variant for sku in skus for variant in found.get(sku, [])]
 
-    def all_shopify_variants(self, expected: int) -> Iterator[dict[str, Any]]:
+    def all_shopify_variants(
+        self, expected: int, *, sees_all: bool = False
+    ) -> Iterator[dict[str, Any]]:
         """Every Shopify variant: one bulk query when about `expected` (what the other side
         or the links say) is large, pages otherwise. Where bulk operations are refused
         (a token without access to them), the pages serve instead."""
-        shopify = self.ctx.shopify
         if max(expected, len(self.links)) < SHOPIFY_BULK_THRESHOLD:
-            yield from shopify.iter_variants(None)
+            yield from self.ctx.shopify.iter_variants(None)
             return
+        yield from self.bulk_shopify_variants(sees_all=sees_all)
+
+    def bulk_shopify_variants(self, *, sees_all: bool = False) -> Iterator[dict[str, Any]]:
+        """Every Shopify variant by one bulk query, or by pages where bulk operations are
+        refused (a token without access to them). `sees_all`: the run plans every change the
+        read shows, so once read to its end the bulk read's start bounds the next search."""
+        shopify = self.ctx.shopify
         started = False
         try:
             for variant in shopify.bulk_variants():
@@ -326,6 +372,9 @@ class ProductsRun:
                 raise
             log.warning("bulk read of the Shopify catalogue refused (%s); reading pages", exc)
             yield from shopify.iter_variants(None)
+            return
+        if sees_all:
+            self.bulk_read_at = later(self.bulk_read_at, shopify_stamp(shopify.bulk_read_at))
 
     def unleashed_by_codes(self, codes: Sequence[str]) -> list[dict[str, Any]]:
         if not codes:
@@ -336,7 +385,9 @@ class ProductsRun:
             for sku, link in self.links.items()
             if sku in wanted and link["data"].get("unleashed_guid")
         }
-        found = self.ctx.unleashed.products_by_codes(codes, known_guids=guids)
+        found = self.ctx.unleashed.products_by_codes(
+            codes, known_guids=guids, catalogue_size=len(self.links)
+        )
         return list(found.values())
 
     def read(self) -> tuple[dict[Side, SideRead], set[str] | None]:
@@ -354,7 +405,7 @@ class ProductsRun:
             progress.done()
             progress.start("Reading the Shopify catalogue")
             expected = len(reads["unleashed"].records)
-            variants = self.newest_shopify(self.all_shopify_variants(expected))
+            variants = self.newest_shopify(self.all_shopify_variants(expected, sees_all=True))
             reads["shopify"] = SideRead(self.project_shopify(variants), full=True)
             progress.done()
             return reads, None
@@ -377,18 +428,35 @@ class ProductsRun:
 
         known = sorted(scope)
         first_batch, rest = known[:SKUS_PER_QUERY], known[SKUS_PER_QUERY:]
-        stamp_query = f"updated_at:>='{iso(cursors['shopify'] - SHOPIFY_OVERLAP)}'"
-        changes = ctx.shopify.product_changes(stamp_query, first_batch)
-        shopify_scope = self.shopify_changed_skus(changes.variants, changes.products)
+        since = cursors["shopify"] - SHOPIFY_OVERLAP
+        if self.bulk_read_at is not None and self.bulk_read_at > since:
+            since = self.bulk_read_at  # everything older was seen whole by that bulk read
+        stamp_query = f"updated_at:>='{iso(since)}'"
+        changes = ctx.shopify.product_changes(
+            stamp_query, first_batch, bulk_above=CHANGES_BULK_THRESHOLD
+        )
+        catalogue: list[dict[str, Any]] | None = None
+        if changes.complete:
+            shopify_scope = self.shopify_changed_skus(changes.variants, changes.products)
+        else:
+            log.info(
+                "%s products changed in Shopify since %s: reading them by one bulk query",
+                changes.changed_count,
+                iso(since),
+            )
+            shopify_scope, catalogue = self.changed_in_catalogue(since, set(known))
         shopify_scope -= self.excluded
         progress.done()
 
         scope |= shopify_scope
         self.scope = scope
         progress.start(f"Fetching {len(scope)} changed products from both sides")
-        looked_up = set(first_batch)
-        variants = [v for sku in first_batch for v in changes.sku_variants.get(sku, [])]
-        variants += self.shopify_by_skus(sorted((set(rest) | shopify_scope) - looked_up))
+        if catalogue is not None:
+            variants = catalogue
+        else:
+            looked_up = set(first_batch)
+            variants = [v for sku in first_batch for v in changes.sku_variants.get(sku, [])]
+            variants += self.shopify_by_skus(sorted((set(rest) | shopify_scope) - looked_up))
         have = {r.sku for r in unleashed_records if r.sku}
         unleashed_records += self.project_unleashed(self.unleashed_by_codes(sorted(scope - have)))
         progress.done()
@@ -396,6 +464,42 @@ class ProductsRun:
             "unleashed": SideRead(unleashed_records),
             "shopify": SideRead(self.project_shopify(variants)),
         }
+
+    def changed_in_catalogue(
+        self, since: datetime, wanted: set[str]
+    ) -> tuple[set[str], list[dict[str, Any]]]:
+        """The bulk form of `shopify_changed_skus` for a large change set: read the whole
+        catalogue in one bulk query and pick out the variants updated since `since` (their
+        own stamp or their product's), less re-reads of what the links already hold. Returns
+        those SKUs and the variants of every SKU to plan (them and `wanted`), so no look-up
+        follows. Moves the Shopify cursor to the newest `updatedAt` seen."""
+        skus: set[str] = set()
+        kept: list[dict[str, Any]] = []
+        passed: set[str] = set()  # SKUs with a variant not kept
+        missed: set[str] = set()  # ... that later turned out changed (a duplicate SKU)
+        for variant in self.bulk_shopify_variants(sees_all=True):
+            stamp = variant.get("updatedAt")
+            product_stamp = (variant.get("product") or {}).get("updatedAt")
+            changed = False
+            for value in (stamp, product_stamp):
+                moment = shopify_stamp(value)
+                self.newest["shopify"] = later(self.newest["shopify"], moment)
+                changed = changed or (moment is not None and moment >= since)
+            sku = variant.get("sku")
+            if not sku:
+                continue
+            if changed and not self.seen_before(str(sku), variant=stamp, product=product_stamp):
+                skus.add(str(sku))
+                if str(sku) in passed:
+                    missed.add(str(sku))
+            if str(sku) in skus or str(sku) in wanted:
+                kept.append(variant)
+            else:
+                passed.add(str(sku))
+        if missed:
+            kept = [v for v in kept if v.get("sku") not in missed]
+            kept += self.shopify_by_skus(sorted(missed))
+        return skus, kept
 
     def shopify_changed_skus(
         self, variants: Sequence[Mapping[str, Any]], products: Sequence[Mapping[str, Any]]
@@ -450,6 +554,16 @@ class ProductsRun:
         self.retry = {str(row["key"]) for row in self.store.pending(JOB, "product")}
         self.retry |= {sku for sku, link in self.links.items() if link["status"] == "creating"}
         reads, scope = self.read()
+        if self.master == "unleashed":
+            # A shop limited to some product groups: the other groups' products are neither
+            # created nor updated there, and their drift is not this shop's to report.
+            outside = outside_groups(reads["unleashed"].records, self.cfg.groups)
+            if outside:
+                for side in SIDES:
+                    kept = [r for r in reads[side].records if r.sku not in outside]
+                    reads[side] = replace(reads[side], records=kept)
+                if scope is not None:
+                    scope = scope - outside
         for side in SIDES:
             self.note_ids(reads[side].records)
         last_synced = {
@@ -485,14 +599,14 @@ class ProductsRun:
             report.items.extend(product_plan.items)
             if stop:
                 raise SafetyStop(stop)
-            report.cursor_after = write_cursor(self.newest)
+            report.cursor_after = write_cursor(self.newest, read_at=self.bulk_read_at)
             return
         if stop:
             raise SafetyStop(stop)
 
         failed = self.apply(product_plan)
         self.record(product_plan, failed)
-        report.cursor_after = write_cursor(self.newest)
+        report.cursor_after = write_cursor(self.newest, read_at=self.bulk_read_at)
 
     # -- writing ---------------------------------------------------------------------------
 

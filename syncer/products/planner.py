@@ -439,3 +439,17 @@ def safety_check(
             f"products.max_changes ({max_changes}); re-run with --force to apply it"
         )
     return None
+
+
+def outside_groups(records: Iterable[Projection], groups: Iterable[str] | None) -> set[str]:
+    """The SKUs of Unleashed `records` whose product group is not one of `groups` (compared
+    without case): a shop limited to some groups neither gets nor updates those products.
+    Empty when `groups` is None (every product goes to the shop)."""
+    if groups is None:
+        return set()
+    wanted = {group.casefold() for group in groups}
+    return {
+        record.sku
+        for record in records
+        if record.sku and (record.product_type or "").casefold() not in wanted
+    }

@@ -294,6 +294,8 @@ class UnleashedSandbox:
         self._warehouses: dict[str, dict[str, Any]] = {}  # upper code -> record
         self._stock: dict[tuple[str, str], StockRow] = {}  # (product guid, WH code) -> row
         self._allocated: dict[tuple[str, str], Decimal] = {}
+        # Bills of materials: assembled product guid -> [(component guid, quantity per kit)].
+        self._boms: dict[str, list[tuple[str, Decimal]]] = {}
         self._customers: dict[str, dict[str, Any]] = {}
         self._customer_codes: dict[str, str] = {}
         self._orders: dict[str, dict[str, Any]] = {}
@@ -638,10 +640,16 @@ class UnleashedSandbox:
             if guid not in self._products:
                 return _error(404, f"No product with Guid {key}")
             code = params.get("warehousecode")
+            assembled = params.get("isassembled", "").lower() == "true"
             if code:
                 self._warehouse(code)
-                return _json_reply(200, self._stock_row(guid, code.upper()))
-            return _json_reply(200, self._stock_total(guid))
+                row = self._stock_row(guid, code.upper())
+                extra = self._assemblable(guid, code.upper()) if assembled else Decimal(0)
+            else:
+                row = self._stock_total(guid)
+                extra = self._assemblable(guid, None) if assembled else Decimal(0)
+            row["AvailableQty"] += extra
+            return _json_reply(200, row)
         return _error(404, f"The endpoint /{resource}/{key} does not exist")
 
     def _list(self, resource: str, params: dict[str, str]) -> list[dict[str, Any]]:
@@ -793,6 +801,28 @@ class UnleashedSandbox:
             for g in guids
         }
 
+    def _available(self, guid: str, warehouse_code: str | None) -> Decimal:
+        """On hand less allocated, in one warehouse or company-wide."""
+        if warehouse_code is not None:
+            qty, allocated, _, _ = self._figures(guid, warehouse_code)
+        else:
+            qty, allocated, _, _ = self._total_figures({guid})[guid]
+        return qty - allocated
+
+    def _assemblable(self, guid: str, warehouse_code: str | None) -> Decimal:
+        """Whole kits the components on hand can build (`isAssembled=true`): for a product
+        with a bill of materials, the least over its components of floor(component available
+        / quantity per kit); 0 for any other product. [unverified: the documentation says
+        only that AvailableQty then "also counts what can be auto-assembled".]"""
+        bom = self._boms.get(guid)
+        if not bom:
+            return Decimal(0)
+        kits = min(
+            max(Decimal(0), self._available(component, warehouse_code)) // per_kit
+            for component, per_kit in bom
+        )
+        return Decimal(int(kits))
+
     def _stock_record(
         self,
         product: Mapping[str, Any],
@@ -801,6 +831,7 @@ class UnleashedSandbox:
         allocated: Decimal,
         avg_cost: Decimal,
         modified: int,
+        assemblable: Decimal = Decimal(0),
     ) -> dict[str, Any]:
         group = product.get("ProductGroup") or {}
         return {
@@ -815,7 +846,7 @@ class UnleashedSandbox:
             "DaysSinceLastSale": None,
             "OnPurchase": Decimal(0),
             "AllocatedQty": allocated,
-            "AvailableQty": qty - allocated,
+            "AvailableQty": qty - allocated + assemblable,
             "QtyOnHand": qty,
             "AvgCost": avg_cost,
             "TotalCost": round_money(qty * avg_cost),
@@ -828,13 +859,26 @@ class UnleashedSandbox:
         ids = {g.strip().lower() for g in params.get("productid", "").split(",") if g.strip()}
         prefix = params.get("productcode", "").upper()
         keys = set(self._stock) | {k for k, q in self._allocated.items() if q}
+        assembled = params.get("isassembled", "").lower() == "true"
         warehouse: dict[str, Any] | None = None
+        wanted: str | None = None
         if code:
             warehouse = self._warehouse(code)
             wanted = warehouse["WarehouseCode"].upper()
             figures = {g: self._figures(g, wanted) for g, w in keys if w == wanted}
         else:
             figures = self._total_figures({g for g, _ in keys})
+        extra: dict[str, Decimal] = {}
+        if assembled:
+            for guid in self._boms:
+                extra[guid] = self._assemblable(guid, wanted)
+                # A kit with no stock transaction of its own is listed once it can be built.
+                # [unverified] Its row's LastModifiedOn stays its own: a component's stock
+                # change does not re-stamp it.
+                if guid not in figures and extra[guid] > 0:
+                    figures[guid] = (
+                        self._figures(guid, wanted) if wanted else self._total_figures({guid})[guid]
+                    )
         entries: list[dict[str, Any]] = []
         for guid, numbers in figures.items():
             product = self._products[guid]
@@ -847,7 +891,13 @@ class UnleashedSandbox:
             entries.append(
                 {
                     "_code": str(product["ProductCode"]).upper(),
-                    "_render": _deferred(self._stock_record, product, warehouse, *numbers),
+                    "_render": _deferred(
+                        self._stock_record,
+                        product,
+                        warehouse,
+                        *numbers,
+                        extra.get(guid, Decimal(0)),
+                    ),
                 }
             )
         entries.sort(key=lambda e: e["_code"])
@@ -1732,6 +1782,28 @@ class UnleashedSandbox:
             row.modified = ms
             return self._stock_row(guid, warehouse.upper())
 
+    def set_bill_of_materials(self, code: str, components: Mapping[str, int | Decimal]) -> None:
+        """Give product `code` a bill of materials (component code -> quantity per kit), as
+        a user in Unleashed would: the product becomes an assembled product and each
+        component a component (both records' LastModifiedOn move)."""
+        with self._lock:
+            guid = self._product_codes.get(code.upper())
+            if guid is None:
+                raise KeyError(f"no product with code {code!r}")
+            bom: list[tuple[str, Decimal]] = []
+            for component, per_kit in components.items():
+                part = self._product_codes.get(component.upper())
+                if part is None:
+                    raise KeyError(f"no product with code {component!r}")
+                if Decimal(per_kit) <= 0:
+                    raise ValueError(f"quantity per kit of {component!r} must be above 0")
+                bom.append((part, Decimal(per_kit)))
+                self._products[part]["IsComponent"] = True
+                self._touch(self._products[part])
+            self._boms[guid] = bom
+            self._products[guid]["IsAssembledProduct"] = True
+            self._touch(self._products[guid])
+
     def stock(self, code: str, warehouse: str) -> dict[str, Any] | None:
         """The stock row, or None when the product never had a transaction there."""
         with self._lock:
@@ -1956,6 +2028,10 @@ class UnleashedSandbox:
             return self.obsolete_product(body["code"], bool(body.get("obsolete", True)))
         if path == "/stock":
             return self.set_stock(body["code"], body["warehouse"], _exact(body["qty"]))
+        if path == "/bill_of_materials":
+            components = {str(k): _exact(v) for k, v in body["components"].items()}
+            self.set_bill_of_materials(body["code"], components)
+            return {"code": body["code"], "components": body["components"]}
         if path == "/order_status":
             return self.set_order_status(body["order"], body["status"])
         if path == "/shipments":

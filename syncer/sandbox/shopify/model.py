@@ -71,6 +71,9 @@ class InventoryItem(Node):
         self.requires_shipping = True
         self.weight_unit = "KILOGRAMS"
         self.weight_value = Decimal(0)
+        # Shopify refuses API writes to such an item's quantities (NON_MUTABLE_INVENTORY_ITEM),
+        # as it does for a bundle parent's (see `Variant.requires_components`).
+        self.non_mutable = False
         self.variant: Variant | None = None
         self.levels: dict[int, InventoryLevel] = {}  # location num -> level
 
@@ -176,6 +179,8 @@ class Variant(Node):
         self.compare_at_price: Decimal | None = None
         self.taxable = True
         self.position = 1
+        # A Shopify Bundles parent: its stock is derived from its components, never set.
+        self.requires_components = False
         item.variant = self
 
     @property

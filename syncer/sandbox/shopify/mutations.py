@@ -331,6 +331,18 @@ class Mutations:
                 )
                 continue
             seen.add((item.num, loc.num))
+            if item.non_mutable or (item.variant is not None and item.variant.requires_components):
+                # A bundle parent's stock is derived from its components; Shopify refuses the
+                # whole call and names the row.
+                errors.append(
+                    inv_error(
+                        [*path, "inventoryItemId"],
+                        "The specified inventory item is not allowed to be adjusted via API. "
+                        "Example: if the inventory item is a parent bundle.",
+                        "NON_MUTABLE_INVENTORY_ITEM",
+                    )
+                )
+                continue
             if quantity["quantity"] > 1_000_000_000:
                 errors.append(
                     inv_error(

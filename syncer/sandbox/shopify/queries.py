@@ -180,6 +180,19 @@ class Queries:
             return {"count": COUNT_LIMIT, "precision": "AT_LEAST"}
         return {"count": count, "precision": "EXACT"}
 
+    def gql_productsCount(
+        self, info: Any, query: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        """Products matching `query`, counted up to `limit` (10,000 by default), AT_LEAST
+        beyond it."""
+        groups = parse_search(query)
+        pool = self._sku_pool(groups, lambda v: v.product) or self.app.products.values()
+        count = sum(1 for p in set(pool) if matches(p, groups, PRODUCT_FIELDS))
+        cap = COUNT_LIMIT if limit is None else max(0, limit)
+        if count > cap:
+            return {"count": cap, "precision": "AT_LEAST"}
+        return {"count": count, "precision": "EXACT"}
+
     def gql_currentBulkOperation(self, info: Any, type: str = "QUERY") -> Any:
         return self.app.current_bulk_operation(type)
 

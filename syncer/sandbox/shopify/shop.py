@@ -603,6 +603,23 @@ class Shop:
             level.change("on_hand", delta, at)
             return level
 
+    def make_bundle(self, sku: str) -> Variant:
+        """Turn this SKU's variant into a Shopify Bundles parent (`requiresComponents`):
+        Shopify derives its stock from its components and refuses API writes to it."""
+        with self.lock:
+            variant = self.variant_for(sku)
+            variant.requires_components = True
+            variant.updated_at = self.now()
+            return variant
+
+    def set_non_mutable(self, sku: str, non_mutable: bool = True) -> InventoryItem:
+        """Make this SKU's inventory item refuse API quantity writes (NON_MUTABLE_INVENTORY_ITEM)
+        although its variant is not a bundle parent, as Shopify does for some items."""
+        with self.lock:
+            item = self.variant_for(sku).inventory_item
+            item.non_mutable = non_mutable
+            return item
+
     def quantities(self, sku: str, location: str) -> dict[str, int]:
         with self.lock:
             item = self.variant_for(sku).inventory_item
