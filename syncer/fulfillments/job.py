@@ -7,14 +7,19 @@ orders and status from Shopify in batches, plans (pure, fulfillments/planner.py)
 
 - each `fulfillmentCreate` has a ledger row (links kind "fulfillment", key
   `<shipment guid>@<location gid>`) committed as "sending" BEFORE the call, holding the
-  fulfilment order line items' remaining quantities as they were; the call is not retry-safe,
-  so after a lost reply (OutcomeUnknown) the order's fulfilment orders are read again: the
-  remaining quantities dropped by what was sent means it was applied, unchanged means it was
-  not (and it is sent once more), anything else is left for a person;
-- a row still "sending" from a crashed or cut-off run is settled the same way before planning,
-  so a shipment is never fulfilled twice;
+  fulfilment order line items' remaining quantities as they were and when it was sent; the
+  call is not retry-safe, so after a lost reply (OutcomeUnknown) the order's fulfilment
+  orders are read again: the remaining quantities dropped by what was sent means it was
+  applied; anything else leaves the row "sending" and the shipment failed for this run;
+- a row still "sending" is settled before planning: applied is recorded; unchanged
+  quantities mean "not applied" only once the call is older than `IN_FLIGHT` (a request whose
+  client died or gave up can still land in Shopify after the next run has looked), and only
+  then is the row marked "unsent" and the shipment planned again; a younger one holds the
+  shipment until a later run; anything else is left for a person. So a shipment is never
+  fulfilled twice;
 - when every part of a shipment is created, the shipment is recorded (links kind "shipment",
-  key shipment Guid, status "fulfilled") and never looked at again.
+  key shipment Guid, status "fulfilled") and never looked at again; parts created by a run that
+  stopped before recording the shipment complete it on the next run.
 
 Shipments of orders Shopify already fulfilled or cancelled are `conflict` items: reported once
 (the shipment is recorded with status "reported"), never forced. Like every report-only item
@@ -58,6 +63,11 @@ ENTITY: Final = "fulfillment"
 # `modifiedSince` may be day-granular (or read in another zone): re-read a day and a bit.
 OVERLAP = timedelta(days=1, hours=1)
 SHIPPED_STATUS = "Dispatched"
+# How long a `fulfillmentCreate` sent without a reply may still land in Shopify: the client
+# waits up to a minute for a reply, and Shopify may go on with a request whose client died or
+# gave up. Until then "not applied" cannot be told from "not applied yet", so the call is not
+# repeated; the next scheduled run (every 15 minutes by default) is past it.
+IN_FLIGHT = timedelta(minutes=5)
 
 
 def run(ctx: Context, report: RunReport, options: Options) -> None:
@@ -315,8 +325,8 @@ class FulfillmentsRun:
 
     def settle_sending(self, sending: list[dict[str, Any]]) -> None:
         """Decide each unsettled ledger row from Shopify's remaining quantities before anything
-        is planned, so a fulfilment that went through is never planned again."""
-        by_shipment: dict[str, list[dict[str, Any]]] = {}
+        is planned, so a fulfilment that went through (or may still) is never planned again."""
+        now = self.ctx.now()
         for row in sending:
             data = row["data"]
             fos = self.fulfillment_orders.get(str(data.get("order_gid")), [])
@@ -329,7 +339,8 @@ class FulfillmentsRun:
                 self.mark_part(
                     row["key"], "created", data, note="found in Shopify after a lost reply"
                 )
-                by_shipment.setdefault(str(data.get("shipment_guid")), []).append(row)
+            elif verdict == "not_applied" and now < sent_at(row) + IN_FLIGHT:
+                self.hold_in_flight(row, sent_at(row) + IN_FLIGHT)
             elif verdict == "not_applied":
                 self.mark_part(row["key"], "unsent", data)
             else:
@@ -344,23 +355,79 @@ class FulfillmentsRun:
                 self.report.add(
                     Item(ENTITY, str(data.get("key") or row["key"]), "fail", error=error)
                 )
-        for guid, rows in by_shipment.items():
-            data = rows[0]["data"]
-            parts = [str(p) for p in data.get("parts") or [rows[0]["key"]]]
-            if all(part in self.done for part in parts):
-                self.mark_shipment(guid, data, status="fulfilled")
-                self.report.add(
-                    Item(
-                        ENTITY,
-                        str(data.get("key") or guid),
-                        "create",
-                        {
-                            "shipment": data.get("shipment_number"),
-                            "order": data.get("order_name"),
-                            "note": "found in Shopify after an interrupted run",
-                        },
-                    )
+        self.complete_shipments()
+
+    def hold_in_flight(self, row: Mapping[str, Any], settle_after: datetime) -> None:
+        """A call sent moments ago with no reply and nothing in Shopify yet: it may still
+        arrive, so the shipment waits (held, in the pending list) for a run after
+        `settle_after` rather than being sent a second time."""
+        data = row["data"]
+        guid = str(data.get("shipment_guid"))
+        self.done.add(guid)
+        key = str(data.get("key") or row["key"])
+        error = (
+            f"the fulfilment of shipment {data.get('shipment_number')} was sent at "
+            f"{data.get('sent_at') or row.get('updated_at')} without a reply and is not in "
+            f"Shopify yet; it may still arrive, so it is not sent again before "
+            f"{iso(settle_after)}: a run after that fulfils it if it did not arrive"
+        )
+        self.report.add(
+            Item(
+                ENTITY,
+                key,
+                "hold",
+                {"shipment": data.get("shipment_number"), "order": data.get("order_name")},
+                error=error,
+            )
+        )
+        if self.dry_run:
+            return
+        self.store.set_pending(
+            JOB,
+            ENTITY,
+            guid,
+            ref=guid,
+            action="hold",
+            reason=error,
+            data={
+                "key": key,
+                "shipment_number": data.get("shipment_number"),
+                "order_number": data.get("order_number"),
+                "modified": data.get("modified"),
+            },
+        )
+
+    def complete_shipments(self) -> None:
+        """Record the shipments whose every part is created but which are not recorded yet
+        (settled above, or a run stopped between a part's reply and the shipment's record)."""
+        parts_of: dict[str, dict[str, Any]] = {}
+        for link in self.store.links(FULFILLMENT_LINK, status="created"):
+            guid = str(link["data"].get("shipment_guid") or "")
+            if guid and guid not in self.done:
+                parts = link["data"].get("parts") or [link["key"]]
+                parts_of.setdefault(guid, dict(link["data"], parts=parts))
+        if self.dry_run:  # a dry run records nothing, but what it settled counts as created
+            for key in self.done:
+                guid = key.partition("@")[0]
+                if "@" in key and guid not in self.done:
+                    parts_of.setdefault(guid, {"shipment_guid": guid, "parts": [key]})
+        for guid, data in parts_of.items():
+            parts = [str(p) for p in data.get("parts") or []]
+            if not parts or not all(part in self.done for part in parts):
+                continue
+            self.mark_shipment(guid, data, status="fulfilled")
+            self.report.add(
+                Item(
+                    ENTITY,
+                    str(data.get("key") or guid),
+                    "create",
+                    {
+                        "shipment": data.get("shipment_number"),
+                        "order": data.get("order_name"),
+                        "note": "found in Shopify after an interrupted run",
+                    },
                 )
+            )
 
     def mark_part(self, key: str, status: str, data: dict[str, Any], note: str = "") -> None:
         if status == "created":
@@ -445,6 +512,7 @@ class FulfillmentsRun:
             "parts": parts,
             "tracking": create.input.get("trackingInfo") or {},
             "modified": iso(modified) if modified else None,
+            "sent_at": iso(self.ctx.now()),
         }
         self.store.put_link(FULFILLMENT_LINK, create.ledger_key, status="sending", data=data)
         shopify = self.ctx.shopify
@@ -452,13 +520,15 @@ class FulfillmentsRun:
         try:
             try:
                 fulfillment_id = str(shopify.fulfillment_create(create.input).get("id") or "")
-            except OutcomeUnknown:
-                verdict = self.recheck(create.order_gid, before, sent)
-                if verdict == "unclear":
-                    raise
-                if verdict == "not_applied":
-                    log.info("%s not applied after a lost reply; sending it again", create.key)
-                    fulfillment_id = str(shopify.fulfillment_create(create.input).get("id") or "")
+            except OutcomeUnknown as exc:
+                # Not in Shopify yet is not "never": the call may still land, so it is only
+                # sent again by a run after IN_FLIGHT that still finds it missing.
+                if self.recheck(create.order_gid, before, sent) != "applied":
+                    raise OutcomeUnknown(
+                        f"{exc}. The fulfilment is not in Shopify yet but may still arrive, so "
+                        f"it is not sent again before {iso(self.ctx.now() + IN_FLIGHT)}",
+                        api=exc.api,
+                    ) from exc
         except DataError:
             self.store.put_link(FULFILLMENT_LINK, create.ledger_key, status="failed", data=data)
             raise
@@ -482,8 +552,6 @@ class FulfillmentsRun:
         now = remaining_by_line(fos)
         verdict = applied_verdict(before, sent, now)
         log.info("fulfilment of %s after a lost reply: %s", order_gid, verdict)
-        if verdict == "not_applied":
-            self.remaining.update(now)
         return verdict
 
     def finish_shipment(
@@ -563,3 +631,8 @@ class FulfillmentsRun:
         order = orders[str(shipment.get("OrderNumber"))]
         order_name = str(order.get("name") or order.get("id") or "")
         return f"{order_name}/{shipment.get('ShipmentNumber') or shipment.get('Guid') or ''}"
+
+
+def sent_at(row: Mapping[str, Any]) -> datetime:
+    """When a ledger row's call was sent (rows written before that was kept: last written)."""
+    return parse_iso(str(row["data"].get("sent_at") or row["updated_at"]))
