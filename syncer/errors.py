@@ -144,6 +144,26 @@ class NotFound(ApiError):
 
 
 class OutcomeUnknown(ApiError):
-    """A write was sent but its reply was lost: look the record up before sending it again."""
+    """A write was sent but whether it was applied is unknown: look the record up before
+    sending it again.
+
+    `replied` tells how long the look-up has to wait. True: the server answered with an
+    error status (500, 502, 504...), so it has finished with the request and a look-up now
+    sees its final effect. False: a timeout or a connection lost after sending, so the
+    request may still be running in the server and can land after a look-up that did not
+    find it.
+    """
 
     exit_code = 3
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        api: str = "",
+        status: int | None = None,
+        body: str = "",
+        replied: bool = False,
+    ) -> None:
+        super().__init__(message, api=api, status=status, body=body)
+        self.replied = replied

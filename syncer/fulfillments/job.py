@@ -8,15 +8,17 @@ orders and status from Shopify in batches, plans (pure, fulfillments/planner.py)
 - each `fulfillmentCreate` has a ledger row (links kind "fulfillment", key
   `<shipment guid>@<location gid>`) committed as "sending" BEFORE the call, holding the
   fulfilment order line items' remaining quantities as they were and when it was sent; the
-  call is not retry-safe, so after a lost reply (OutcomeUnknown) the order's fulfilment
-  orders are read again: the remaining quantities dropped by what was sent means it was
-  applied; anything else leaves the row "sending" and the shipment failed for this run;
-- a row still "sending" is settled before planning: applied is recorded; unchanged
-  quantities mean "not applied" only once the call is older than `IN_FLIGHT` (a request whose
-  client died or gave up can still land in Shopify after the next run has looked), and only
-  then is the row marked "unsent" and the shipment planned again; a younger one holds the
-  shipment until a later run; anything else is left for a person. So a shipment is never
-  fulfilled twice;
+  call is not retry-safe, so after an ambiguous failure (OutcomeUnknown) the order's
+  fulfilment orders are read again: the remaining quantities dropped by what was sent means
+  it was applied and is recorded; unchanged quantities mean not applied, and it is sent again
+  in the same run: at once when Shopify replied (an error status: it has finished with the
+  request), else only once the call is `SETTLE` old and a second read still finds it missing
+  (a request whose connection dropped or timed out may still be running in Shopify);
+  quantities changed by other amounts leave the row "sending" for a person;
+- a row still "sending" from an earlier run (one killed mid-call) is settled before planning,
+  after waiting until it is `SETTLE` old: applied is recorded; not applied is marked
+  "unsent" and the shipment planned again; anything else is left for a person. So a shipment
+  is never fulfilled twice, and a call in doubt costs seconds, not a later run;
 - when every part of a shipment is created, the shipment is recorded (links kind "shipment",
   key shipment Guid, status "fulfilled") and never looked at again; parts created by a run that
   stopped before recording the shipment complete it on the next run.
@@ -63,11 +65,17 @@ ENTITY: Final = "fulfillment"
 # `modifiedSince` may be day-granular (or read in another zone): re-read a day and a bit.
 OVERLAP = timedelta(days=1, hours=1)
 SHIPPED_STATUS = "Dispatched"
-# How long a `fulfillmentCreate` sent without a reply may still land in Shopify: the client
-# waits up to a minute for a reply, and Shopify may go on with a request whose client died or
-# gave up. Until then "not applied" cannot be told from "not applied yet", so the call is not
-# repeated; the next scheduled run (every 15 minutes by default) is past it.
-IN_FLIGHT = timedelta(minutes=5)
+# How old a `fulfillmentCreate` that got no reply (a dropped connection, a timeout, a run
+# killed mid-call) must be before "not in Shopify" is trusted as "never will be". Until the
+# request is done in Shopify, "not applied" cannot be told from "not applied yet"; a request
+# still being handled when its client went away finishes within moments (creating one
+# fulfilment takes Shopify well under a second, and by then the client has already waited its
+# read timeout). Ten seconds covers that with a wide margin and keeps the run short; a call
+# Shopify replied to with an error status is finished and needs no wait.
+SETTLE = timedelta(seconds=10)
+# How many times one run sends a fulfilment whose calls keep failing ambiguously and keep
+# turning out not applied, before it leaves the shipment to the next run.
+SENDS = 3
 
 
 def run(ctx: Context, report: RunReport, options: Options) -> None:
@@ -122,6 +130,7 @@ class FulfillmentsRun:
         order_gids |= {
             str(row["data"]["order_gid"]) for row in sending if row["data"].get("order_gid")
         }
+        self.wait_for_settling(sending)
         orders = self.read_orders(sorted(order_gids))
         self.settle_sending(sending)
         fresh = [s for s in fresh if str(s.get("Guid") or "") not in self.done]
@@ -323,10 +332,25 @@ class FulfillmentsRun:
 
     # -- settling rows left "sending" --------------------------------------------------------
 
+    def wait_for_settling(self, sending: list[dict[str, Any]]) -> None:
+        """Rows left "sending" by a run that died mid-call: wait until the youngest call is
+        `SETTLE` old, so one still being handled in Shopify has landed before the fulfilment
+        orders are read and the rows are judged by them."""
+        if not sending:
+            return
+        wait = max(sent_at(row) for row in sending) + SETTLE - self.ctx.now()
+        if wait > timedelta(0):
+            log.info(
+                "waiting %.1f s for %d fulfilment(s) sent without a reply to settle",
+                wait.total_seconds(),
+                len(sending),
+            )
+            self.ctx.sleep(wait.total_seconds())
+
     def settle_sending(self, sending: list[dict[str, Any]]) -> None:
-        """Decide each unsettled ledger row from Shopify's remaining quantities before anything
-        is planned, so a fulfilment that went through (or may still) is never planned again."""
-        now = self.ctx.now()
+        """Decide each unsettled ledger row from Shopify's remaining quantities (read after
+        `wait_for_settling`) before anything is planned, so a fulfilment that went through is
+        never planned again."""
         for row in sending:
             data = row["data"]
             fos = self.fulfillment_orders.get(str(data.get("order_gid")), [])
@@ -339,8 +363,6 @@ class FulfillmentsRun:
                 self.mark_part(
                     row["key"], "created", data, note="found in Shopify after a lost reply"
                 )
-            elif verdict == "not_applied" and now < sent_at(row) + IN_FLIGHT:
-                self.hold_in_flight(row, sent_at(row) + IN_FLIGHT)
             elif verdict == "not_applied":
                 self.mark_part(row["key"], "unsent", data)
             else:
@@ -356,46 +378,6 @@ class FulfillmentsRun:
                     Item(ENTITY, str(data.get("key") or row["key"]), "fail", error=error)
                 )
         self.complete_shipments()
-
-    def hold_in_flight(self, row: Mapping[str, Any], settle_after: datetime) -> None:
-        """A call sent moments ago with no reply and nothing in Shopify yet: it may still
-        arrive, so the shipment waits (held, in the pending list) for a run after
-        `settle_after` rather than being sent a second time."""
-        data = row["data"]
-        guid = str(data.get("shipment_guid"))
-        self.done.add(guid)
-        key = str(data.get("key") or row["key"])
-        error = (
-            f"the fulfilment of shipment {data.get('shipment_number')} was sent at "
-            f"{data.get('sent_at') or row.get('updated_at')} without a reply and is not in "
-            f"Shopify yet; it may still arrive, so it is not sent again before "
-            f"{iso(settle_after)}: a run after that fulfils it if it did not arrive"
-        )
-        self.report.add(
-            Item(
-                ENTITY,
-                key,
-                "hold",
-                {"shipment": data.get("shipment_number"), "order": data.get("order_name")},
-                error=error,
-            )
-        )
-        if self.dry_run:
-            return
-        self.store.set_pending(
-            JOB,
-            ENTITY,
-            guid,
-            ref=guid,
-            action="hold",
-            reason=error,
-            data={
-                "key": key,
-                "shipment_number": data.get("shipment_number"),
-                "order_number": data.get("order_number"),
-                "modified": data.get("modified"),
-            },
-        )
 
     def complete_shipments(self) -> None:
         """Record the shipments whose every part is created but which are not recorded yet
@@ -492,8 +474,8 @@ class FulfillmentsRun:
 
     def send(self, create: FulfillmentCreate, parts: list[str], shipment: Mapping[str, Any]) -> str:
         """One fulfillmentCreate, ledger first; returns the fulfilment id ("" when it was
-        found applied after a lost reply). Raises DataError or OutcomeUnknown when it must be
-        retried or looked at."""
+        found applied after an ambiguous failure). Raises DataError, or OutcomeUnknown when
+        it is left to the next run or a person."""
         sent = sent_quantities(create.input)
         before = {line: self.remaining.get(line, 0) for line in sent}
         modified = (
@@ -515,20 +497,8 @@ class FulfillmentsRun:
             "sent_at": iso(self.ctx.now()),
         }
         self.store.put_link(FULFILLMENT_LINK, create.ledger_key, status="sending", data=data)
-        shopify = self.ctx.shopify
-        fulfillment_id = ""
         try:
-            try:
-                fulfillment_id = str(shopify.fulfillment_create(create.input).get("id") or "")
-            except OutcomeUnknown as exc:
-                # Not in Shopify yet is not "never": the call may still land, so it is only
-                # sent again by a run after IN_FLIGHT that still finds it missing.
-                if self.recheck(create.order_gid, before, sent) != "applied":
-                    raise OutcomeUnknown(
-                        f"{exc}. The fulfilment is not in Shopify yet but may still arrive, so "
-                        f"it is not sent again before {iso(self.ctx.now() + IN_FLIGHT)}",
-                        api=exc.api,
-                    ) from exc
+            fulfillment_id = self.create_once(create, data, before, sent)
         except DataError:
             self.store.put_link(FULFILLMENT_LINK, create.ledger_key, status="failed", data=data)
             raise
@@ -544,14 +514,68 @@ class FulfillmentsRun:
         self.done.add(create.ledger_key)
         return fulfillment_id
 
+    def create_once(
+        self,
+        create: FulfillmentCreate,
+        data: dict[str, Any],
+        before: Mapping[str, int],
+        sent: Mapping[str, int],
+    ) -> str:
+        """Send the create until Shopify answers it or has it, at most SENDS times; returns
+        the fulfilment id ("" when found applied). After an ambiguous failure it is sent again
+        only once Shopify is done with the call and shows it not applied: at once after an
+        error reply, after the `SETTLE` wait and a second look when no reply came. `data` is
+        the ledger row; its `sent_at` moves to each new send, so a run killed mid-resend is
+        judged by the last call."""
+        shopify = self.ctx.shopify
+        for attempt in range(1, SENDS + 1):
+            try:
+                return str(shopify.fulfillment_create(create.input).get("id") or "")
+            except OutcomeUnknown as exc:
+                verdict = self.recheck(create.order_gid, before, sent)
+                if verdict == "not_applied" and not exc.replied:
+                    wait = parse_iso(str(data["sent_at"])) + SETTLE - self.ctx.now()
+                    if wait > timedelta(0):
+                        log.info(
+                            "fulfilment %s got no reply and is not in Shopify yet: "
+                            "looking again in %.1f s",
+                            create.key,
+                            wait.total_seconds(),
+                        )
+                        self.ctx.sleep(wait.total_seconds())
+                    verdict = self.recheck(create.order_gid, before, sent)
+                if verdict == "applied":
+                    return ""
+                if verdict != "not_applied":
+                    raise OutcomeUnknown(
+                        f"{exc}. Shopify's remaining quantities of order {create.order_name} "
+                        "changed by other amounts than were sent, so whether the fulfilment "
+                        "went through cannot be told; it is not sent again. Fulfil by hand in "
+                        "Shopify whatever of the shipment is still open",
+                        api=exc.api,
+                    ) from exc
+                if attempt == SENDS:
+                    raise OutcomeUnknown(
+                        f"{exc}. The fulfilment was sent {SENDS} times without a clear answer "
+                        "and is not in Shopify; the next run looks again and sends it if it is "
+                        "still missing",
+                        api=exc.api,
+                    ) from exc
+                log.info("fulfilment %s is not in Shopify: sending it again", create.key)
+                data["sent_at"] = iso(self.ctx.now())
+                self.store.put_link(
+                    FULFILLMENT_LINK, create.ledger_key, status="sending", data=data
+                )
+        raise AssertionError("unreachable: the last send returns or raises")
+
     def recheck(
         self, order_gid: str, before: Mapping[str, int], sent: Mapping[str, int]
     ) -> Verdict:
-        """After a lost reply: read the order's fulfilment orders again and judge."""
+        """After an ambiguous failure: read the order's fulfilment orders again and judge."""
         fos = self.ctx.shopify.fulfillment_orders_for([order_gid]).get(order_gid, [])
         now = remaining_by_line(fos)
         verdict = applied_verdict(before, sent, now)
-        log.info("fulfilment of %s after a lost reply: %s", order_gid, verdict)
+        log.info("fulfilment of %s after an ambiguous failure: %s", order_gid, verdict)
         return verdict
 
     def finish_shipment(
