@@ -26,7 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 import syncer.cli as cli_module
-from syncer.fulfillments.job import IN_FLIGHT
+from syncer.fulfillments.job import SETTLE
 from syncer.http import RetryPolicy
 from syncer.orders.job import OVERLAP
 from syncer.sandbox.common import Reply, Request
@@ -90,8 +90,8 @@ class Harness:
             if Path(state.config_file) != harness.config_path:
                 return ctx
             ctx.policy = FAST_POLICY
-            if harness.skew:
-                ctx.clock = lambda: datetime.now(UTC) + harness.skew
+            ctx.clock = lambda: datetime.now(UTC) + harness.skew
+            ctx.sleep = harness.sleep
             return ctx
 
         self.monkeypatch.setattr(cli_module.State, "context", context)
@@ -116,7 +116,17 @@ class Harness:
         ahead = self.boxes.shopify._clock - datetime.now(UTC) + timedelta(seconds=1)
         self.skew = max(self.skew, ahead)
 
-    def later(self, delta: timedelta = IN_FLIGHT) -> None:
+    def sleep(self, seconds: float) -> None:
+        """The runs' sleep. The short waits between HTTP retries (FAST_POLICY keeps them
+        under a tenth of a second) really sleep; a longer one (a fulfilment sent without a
+        reply waiting to settle) passes at once as `later`: whatever the sandboxes are
+        still handling lands, and every clock moves on by `seconds`."""
+        if seconds <= FAST_POLICY.max_delay:
+            time.sleep(seconds)
+        else:
+            self.later(timedelta(seconds=seconds))
+
+    def later(self, delta: timedelta = SETTLE) -> None:
         """Make the next run happen `delta` later, for syncer and both sandboxes alike (their
         clocks follow the skew from now on), after whatever a killed or timed-out run left on
         its way has landed: the clean run after a crash, once no call of the dead run can

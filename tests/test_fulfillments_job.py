@@ -8,7 +8,8 @@ what the Shopify sandbox received.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from syncer import cli as cli_module
 from syncer.cli import cli
 from syncer.connectors.shopify import ShopifyClient
 from syncer.errors import OutcomeUnknown
-from syncer.fulfillments.job import IN_FLIGHT, FulfillmentsRun
+from syncer.fulfillments.job import SETTLE, FulfillmentsRun
 from syncer.http import RetryPolicy
 from syncer.sandbox.common import Fault, Reply, Request
 from syncer.store import Store
@@ -35,10 +36,23 @@ class Env:
     ahead: timedelta = timedelta(0)
     # Read timeout of the runs' HTTP client (seconds); None keeps the default.
     read_timeout: float | None = None
+    # Every wait the runs asked for (seconds), in order; none of them really sleeps.
+    sleeps: list[float] = field(default_factory=list)
+    # What happens in the world while a run waits (e.g. a held call lands); runs once.
+    during_sleep: Callable[[], None] | None = None
 
     def later(self, delta: timedelta) -> None:
         """Make the next runs happen `delta` later, as syncer's clock sees it."""
         self.ahead += delta
+
+    def sleep(self, seconds: float) -> None:
+        """The runs' sleep: the wait is recorded, `during_sleep` happens, and syncer's clock
+        moves on by `seconds`, all without waiting in real time."""
+        self.sleeps.append(seconds)
+        happen, self.during_sleep = self.during_sleep, None
+        if happen is not None:
+            happen()
+        self.later(timedelta(seconds=seconds))
 
     def sync(self, job: str, *args: str) -> Result:
         result = CliRunner().invoke(
@@ -114,8 +128,8 @@ def env(
 
     def context(state: Any, store: Store) -> Any:
         ctx = original(state, store)
-        if environment.ahead:
-            ctx.clock = lambda: datetime.now(UTC) + environment.ahead
+        ctx.clock = lambda: datetime.now(UTC) + environment.ahead
+        ctx.sleep = environment.sleep
         if environment.read_timeout is not None:
             ctx.policy = RetryPolicy(base_delay=0.01, read_timeout=environment.read_timeout)
         return ctx
@@ -193,45 +207,57 @@ def test_applied_call_whose_reply_was_lost_is_found_and_not_sent_again(env: Env)
     assert result.exit_code == 0, result.output
     assert len(env.fulfillments("#1001")) == 1
     assert env.creates_sent() == 1
+    assert env.sleeps == []  # found at the first look: nothing to wait for
     _, items = env.last_run()
     assert [i["action"] for i in items] == ["create"]
+    assert [link["status"] for link in env.links("fulfillment")] == ["created"]
     assert env.sync("fulfillments").exit_code == 0
     assert len(env.fulfillments("#1001")) == 1
+    assert env.creates_sent() == 1
 
 
-def test_call_with_no_reply_and_nothing_in_shopify_waits_then_is_sent_once(env: Env) -> None:
-    """A dropped call did not land, but nothing tells syncer it never will: it is sent again
-    only by a run once the call can no longer be on its way."""
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_error_reply_to_a_call_is_followed_by_one_resend_at_once(env: Env, status: int) -> None:
+    """An error status is Shopify's last word on the request: the re-read is final, and the
+    fulfilment it shows missing is sent again in the same run, without a wait."""
+    env.boxes.unleashed.ship_order("SH-1001", "QB1", "NZ Post")
+    env.boxes.shopify_server.faults.add(Fault("status", match="fulfillmentCreate", status=status))
+
+    result = env.sync("fulfillments")
+
+    assert result.exit_code == 0, result.output
+    assert [r.status for r in env.boxes.shopify_server.requests("fulfillmentCreate")] == [
+        status,
+        200,
+    ]
+    assert len(env.fulfillments("#1001")) == 1
+    assert env.remaining("#1001") == dict.fromkeys(env.remaining("#1001"), 0)
+    assert env.sleeps == []
+    _, items = env.last_run()
+    assert [i["action"] for i in items] == ["create"]
+    assert [link["status"] for link in env.links("shipment")] == ["fulfilled"]
+    assert env.sync("fulfillments").exit_code == 0
+    assert env.creates_sent() == 2
+
+
+def test_call_with_no_reply_and_nothing_in_shopify_settles_then_is_sent_once(env: Env) -> None:
+    """A dropped call may still be running in Shopify: the run waits until it is SETTLE old,
+    looks again, and only then sends it a second time."""
     env.boxes.unleashed.ship_order("SH-1001", "QB1", "NZ Post")
     env.boxes.shopify_server.faults.add(Fault("drop", match="fulfillmentCreate"))
+    looked: list[int] = []
+    env.during_sleep = lambda: looked.append(env.creates_sent())
 
-    failed = env.sync("fulfillments")
+    result = env.sync("fulfillments")
 
-    assert failed.exit_code == 1, failed.output
-    assert env.creates_sent() == 1
-    assert env.fulfillments("#1001") == []
-    _, [item] = env.last_run()
-    assert item["action"] == "fail"
-    assert (
-        "is not in Shopify yet but may still arrive, so it is not sent again before"
-        in (item["error"])
-    )
-    assert [link["status"] for link in env.links("fulfillment")] == ["sending"]
-
-    soon = env.sync("fulfillments")
-
-    assert soon.exit_code == 1, soon.output
-    assert env.creates_sent() == 1
-    _, [item] = env.last_run()
-    assert item["action"] == "hold"
-    assert "without a reply and is not in Shopify yet; it may still arrive" in item["error"]
-
-    env.later(IN_FLIGHT + timedelta(seconds=1))
-    settled = env.sync("fulfillments")
-
-    assert settled.exit_code == 0, settled.output
+    assert result.exit_code == 0, result.output
+    assert looked == [1]  # the wait came before the second send
+    [waited] = env.sleeps
+    assert 0 < waited <= SETTLE.total_seconds()
     assert env.creates_sent() == 2
     assert len(env.fulfillments("#1001")) == 1
+    _, items = env.last_run()
+    assert [i["action"] for i in items] == ["create"]
     assert [link["status"] for link in env.links("shipment")] == ["fulfilled"]
     store = env.store()
     try:
@@ -240,11 +266,38 @@ def test_call_with_no_reply_and_nothing_in_shopify_waits_then_is_sent_once(env: 
         store.close()
 
 
+def test_call_never_answered_is_left_to_the_next_run_after_three_sends(env: Env) -> None:
+    env.boxes.unleashed.ship_order("SH-1001", "QB1", "NZ Post")
+    env.boxes.shopify_server.faults.add(Fault("drop", match="fulfillmentCreate", count=3))
+
+    failed = env.sync("fulfillments")
+
+    assert failed.exit_code == 1, failed.output
+    assert env.creates_sent() == 3
+    assert len(env.sleeps) == 3
+    assert env.fulfillments("#1001") == []
+    _, [item] = env.last_run()
+    assert item["action"] == "fail"
+    assert item["error"].endswith(
+        "The fulfilment was sent 3 times without a clear answer and is not in Shopify; the "
+        "next run looks again and sends it if it is still missing"
+    )
+    assert [link["status"] for link in env.links("fulfillment")] == ["sending"]
+
+    settled = env.sync("fulfillments")
+
+    assert settled.exit_code == 0, settled.output
+    assert env.creates_sent() == 4
+    assert len(env.fulfillments("#1001")) == 1
+    assert [link["status"] for link in env.links("shipment")] == ["fulfilled"]
+
+
 def test_call_still_in_flight_when_its_run_was_killed_is_fulfilled_once(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A one-unit partial shipment; the run dies while its fulfillmentCreate is on its way
-    and the next run starts before Shopify applies it (a SIGKILL mid-request)."""
+    and the next run starts before Shopify applies it (a SIGKILL mid-request). The call lands
+    while that run waits for it to settle."""
     unleashed, shopify = env.boxes.unleashed, env.boxes.shopify
     assert env.remaining("#1002")["P00011"] >= 2  # room for a second, duplicate fulfilment
     unleashed.ship_order("SH-1002", "TRK-1", "DHL Express", lines={2: 1})
@@ -267,68 +320,81 @@ def test_call_still_in_flight_when_its_run_was_killed_is_fulfilled_once(
     monkeypatch.setattr(ShopifyClient, "fulfillment_create", dying_create)
     assert env.sync("fulfillments").exit_code != 0
     monkeypatch.setattr(ShopifyClient, "fulfillment_create", real_create)
+    assert [link["status"] for link in env.links("fulfillment")] == ["sending"]
 
-    while_in_flight = env.sync("fulfillments")  # the call has not landed yet
+    def lands() -> None:
+        assert env.creates_sent() == 0  # still held when the run starts waiting
+        gate.release.set()
+        in_flight[0].join(timeout=60)
 
-    assert while_in_flight.exit_code == 1, while_in_flight.output
-    assert env.creates_sent() == 0
-    _, [item] = env.last_run()
-    assert (item["key"], item["action"]) == ("#1002/SS-00000001", "hold")
+    env.during_sleep = lands
+    next_run = env.sync("fulfillments")  # starts while the call has not landed yet
 
-    gate.release.set()
-    in_flight[0].join(timeout=60)
-    landed = env.sync("fulfillments")
-
-    assert landed.exit_code == 0, landed.output
+    assert next_run.exit_code == 0, next_run.output
+    [waited] = env.sleeps
+    assert 0 < waited <= SETTLE.total_seconds()
     assert [f.total_quantity for f in env.fulfillments("#1002")] == [1]
     assert env.creates_sent() == 1
     _, [item] = env.last_run()
-    assert item["action"] == "create"
+    assert (item["key"], item["action"]) == ("#1002/SS-00000001", "create")
+    assert [link["status"] for link in env.links("fulfillment")] == ["created"]
     assert [link["status"] for link in env.links("shipment")] == ["fulfilled"]
     assert shopify.find_order("#1002").display_fulfillment_status == "PARTIALLY_FULFILLED"
-    env.later(IN_FLIGHT + timedelta(seconds=1))
     assert env.sync("fulfillments").exit_code == 0
     assert len(env.fulfillments("#1002")) == 1
 
 
-def test_call_timed_out_but_applied_after_the_look_up_is_not_sent_twice(env: Env) -> None:
-    """The read times out, Shopify has not applied the call when syncer looks, then does:
-    sending it again at once would fulfil the one unit twice."""
+def test_call_timed_out_but_applied_while_settling_is_not_sent_twice(env: Env) -> None:
+    """The read times out, Shopify has not applied the call when syncer first looks, then
+    does while the run waits: sending it again at once would fulfil the one unit twice."""
     env.boxes.unleashed.ship_order("SH-1002", "TRK-1", "DHL Express", lines={2: 1})
     gate = Gate(env.boxes.shopify_server.app, pytest.MonkeyPatch())
+    server = env.boxes.shopify_server
+
+    def lands() -> None:
+        gate.release.set()
+        assert server.wait_idle()
+
+    env.during_sleep = lands
     env.read_timeout = 0.5
     try:
-        timed_out = env.sync("fulfillments")
+        result = env.sync("fulfillments")
     finally:
         gate.release.set()
     env.read_timeout = None
 
-    assert timed_out.exit_code == 1, timed_out.output
-    _, [item] = env.last_run()
-    assert item["action"] == "fail"
-    assert "may still arrive" in item["error"]
-    assert env.creates_sent() <= 1  # the held call is logged once it is let through
-
-    env.later(IN_FLIGHT + timedelta(seconds=1))
-    settled = env.sync("fulfillments")
-
-    assert settled.exit_code == 0, settled.output
+    assert result.exit_code == 0, result.output
+    assert gate.arrived.is_set()
+    [waited] = env.sleeps
+    assert 0 < waited <= SETTLE.total_seconds()
+    assert env.creates_sent() == 1
     assert [f.total_quantity for f in env.fulfillments("#1002")] == [1]
     _, [item] = env.last_run()
     assert item["action"] == "create"
     assert [link["status"] for link in env.links("fulfillment")] == ["created"]
+    assert env.sync("fulfillments").exit_code == 0
+    assert [f.total_quantity for f in env.fulfillments("#1002")] == [1]
 
 
 @pytest.mark.parametrize(
-    ("crash_after_sending", "creates_next_run"),
+    ("crash_after_sending", "rerun_after", "creates_next_run", "waits"),
     [
-        pytest.param(True, 0, id="applied-then-crashed-found-next-run"),
-        pytest.param(False, 1, id="crashed-before-sending-sent-once-it-cannot-be-in-flight"),
+        pytest.param(True, timedelta(0), 0, 1, id="applied-then-crashed-rerun-at-once"),
+        pytest.param(False, timedelta(0), 1, 1, id="crashed-before-sending-rerun-at-once"),
+        pytest.param(True, SETTLE, 0, 0, id="applied-then-crashed-rerun-later"),
+        pytest.param(False, SETTLE, 1, 0, id="crashed-before-sending-rerun-later"),
     ],
 )
 def test_crash_between_ledger_and_reply_is_settled_on_the_next_run(
-    env: Env, monkeypatch: pytest.MonkeyPatch, crash_after_sending: bool, creates_next_run: int
+    env: Env,
+    monkeypatch: pytest.MonkeyPatch,
+    crash_after_sending: bool,
+    rerun_after: timedelta,
+    creates_next_run: int,
+    waits: int,
 ) -> None:
+    """The next run waits only for a call younger than SETTLE, then records it if Shopify
+    has it and sends it once if not."""
     env.boxes.unleashed.ship_order("SH-1001", "QB1", "NZ Post")
     real_create = ShopifyClient.fulfillment_create
 
@@ -348,10 +414,11 @@ def test_crash_between_ledger_and_reply_is_settled_on_the_next_run(
     assert ledger["status"] == "sending"
     sent_before = env.creates_sent()
 
-    env.later(IN_FLIGHT + timedelta(seconds=1))
+    env.later(rerun_after)
     result = env.sync("fulfillments")
 
     assert result.exit_code == 0, result.output
+    assert len(env.sleeps) == waits
     assert env.creates_sent() - sent_before == creates_next_run
     assert len(env.fulfillments("#1001")) == 1
     assert [link["status"] for link in env.links("fulfillment")] == ["created"]
