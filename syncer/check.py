@@ -28,6 +28,7 @@ from syncer.engine import Context
 from syncer.errors import ApiError, CredentialsError, RetryLater
 from syncer.locations import find_location
 from syncer.orders.currency import CurrencyRates
+from syncer.products.projection import unset_tier_reason
 
 Status = Literal["ok", "warn", "fail"]
 CheckResult = tuple[Status, str, str]
@@ -561,11 +562,8 @@ def product_setting_checks(
             for p in products
             if isinstance(p.get(key), Mapping) and p[key].get("Name")
         )
-        priced = sum(
-            1
-            for p in products
-            if isinstance(p.get(key), Mapping) and p[key].get("Value") not in (None, "")
-        )
+        # Counted as the products run reads a tier: "0.0000" is a tier nobody filled in.
+        priced = sum(1 for p in products if unset_tier_reason(p, tier) is None)
         label = names.most_common(1)[0][0] if names else key
         if products and not priced:
             lines.append(

@@ -7,7 +7,33 @@ turns them into plain lines in one place.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# A message quotes the bad value it is about; a value from an API can be any length (a
+# 100,000-character SKU or amount). Messages keep the start of such a value and its length.
+LONGEST_WORD = 200
+LONGEST_MESSAGE = 2000
+_LONG_WORD = re.compile(rf"\S{{{LONGEST_WORD + 1},}}")
+
+
+def clip_values(message: str) -> str:
+    """`message` with every word longer than LONGEST_WORD characters cut to its first 40
+    and its length, and then the whole cut in the middle if it is still over
+    LONGEST_MESSAGE: enough to recognise the value, never the value repeated in full."""
+
+    def clip(match: re.Match[str]) -> str:
+        word = match.group(0)
+        return f"{word[:40]}... ({len(word)} characters)"
+
+    if len(message) <= LONGEST_WORD:
+        return message
+    message = _LONG_WORD.sub(clip, message)
+    if len(message) > LONGEST_MESSAGE:
+        cut = len(message) - LONGEST_MESSAGE
+        head = LONGEST_MESSAGE * 2 // 3
+        message = f"{message[:head]} ...({cut} characters cut)... {message[head + cut :]}"
+    return message
 
 
 class SyncerError(Exception):
@@ -118,6 +144,26 @@ class NotFound(ApiError):
 
 
 class OutcomeUnknown(ApiError):
-    """A write was sent but its reply was lost: look the record up before sending it again."""
+    """A write was sent but whether it was applied is unknown: look the record up before
+    sending it again.
+
+    `replied` tells how long the look-up has to wait. True: the server answered with an
+    error status (500, 502, 504...), so it has finished with the request and a look-up now
+    sees its final effect. False: a timeout or a connection lost after sending, so the
+    request may still be running in the server and can land after a look-up that did not
+    find it.
+    """
 
     exit_code = 3
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        api: str = "",
+        status: int | None = None,
+        body: str = "",
+        replied: bool = False,
+    ) -> None:
+        super().__init__(message, api=api, status=status, body=body)
+        self.replied = replied

@@ -246,7 +246,13 @@ class HttpClient:
                 wait = parse_retry_after(response.headers.get("Retry-After"))
                 sent = status not in NOT_APPLIED_STATUS
                 self._retry_or_raise(
-                    attempt, wait, sent, retry_safe, kind, f"HTTP {status}: {error_text(response)}"
+                    attempt,
+                    wait,
+                    sent,
+                    retry_safe,
+                    kind,
+                    f"HTTP {status}: {error_text(response)}",
+                    status=status,
                 )
                 continue
             self._raise_for(response, kind)
@@ -259,13 +265,19 @@ class HttpClient:
         retry_safe: bool,
         kind: str,
         reason: str,
+        *,
+        status: int | None = None,
     ) -> None:
+        """Sleep before the next attempt, or raise. `status` is the HTTP status the server
+        replied with (None: no reply, the request may still be running there)."""
         reason = self.redact(reason)
         if maybe_applied and not retry_safe:
             raise OutcomeUnknown(
                 f"{self.api} {kind}: the request may have been applied but no reply came "
                 f"({reason}); it will be looked up before it is sent again",
                 api=self.api,
+                status=status,
+                replied=status is not None,
             )
         if attempt >= self.policy.max_attempts:
             raise RetryLater(

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from syncer.errors import LONGEST_WORD, clip_values
+
 Entity = Literal["order", "product", "stock", "fulfillment", "refund"]
 Action = Literal[
     "create",
@@ -35,6 +37,12 @@ class Item:
     action: Action
     detail: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        # The one place an error message meets the report: no message repeats an over-long
+        # bad value (a 100,000-character SKU or amount from an API) in full.
+        if self.error is not None and len(self.error) > LONGEST_WORD:
+            self.error = clip_values(self.error)
 
 
 @dataclass

@@ -17,7 +17,12 @@ from click.testing import CliRunner, Result
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncer.check import CheckResult, sku_coverage_checks, tax_code_checks
+from syncer.check import (
+    CheckResult,
+    product_setting_checks,
+    sku_coverage_checks,
+    tax_code_checks,
+)
 from syncer.cli import cli
 from syncer.config import Config, OrdersConfig, ProductsConfig, ShopifyConfig, UnleashedConfig
 
@@ -519,3 +524,32 @@ def test_tax_code_cases(
     assert {name: status for name, (status, _) in lines.items()} == expected
     if "products.tax_rate" in lines:
         assert "set it to 0.15" in lines["products.tax_rate"][1]
+
+
+def tier_product(code: str, value: Any, name: str = "Wholesale") -> dict[str, Any]:
+    return {"ProductCode": code, "SellPriceTier2": {"Name": name, "Value": value}}
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param(["12.5000", "8.0000"], ("ok", "2 of 2 products have a price"), id="all"),
+        # An unfilled tier comes as 0.0000: the products job holds those, so check agrees.
+        pytest.param(
+            ["12.5000", "0.0000", None, ""], ("ok", "1 of 4 products have a price"), id="some"
+        ),
+        pytest.param(
+            ["0.0000", "0", None], ("warn", "no Unleashed product has a 'Wholesale'"), id="none"
+        ),
+    ],
+)
+def test_price_tier_line_counts_only_the_prices_the_products_job_sends(
+    values: list[Any], expected: tuple[str, str]
+) -> None:
+    products = [tier_product(f"P{i}", value) for i, value in enumerate(values)]
+
+    lines = product_setting_checks(config(products=ProductsConfig(price_tier=2)), products)
+
+    [(status, _, detail)] = [line for line in lines if line[1] == "products.price_tier"]
+    assert status == expected[0]
+    assert expected[1] in detail

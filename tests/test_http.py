@@ -184,6 +184,46 @@ def test_unsafe_post_with_dropped_connection_is_outcome_unknown(
     assert hits(server, "/orders") == 1
 
 
+@pytest.mark.parametrize(
+    ("reply", "fault", "status", "replied"),
+    [
+        pytest.param(Reply(500, {"Message": "boom"}), None, 500, True, id="500-replied"),
+        pytest.param(Reply(502, {"Message": "gateway"}), None, 502, True, id="502-replied"),
+        pytest.param(Reply(504, {"Message": "gateway"}), None, 504, True, id="504-replied"),
+        pytest.param(None, "drop", None, False, id="dropped-no-reply"),
+        pytest.param(None, "lost_reply", None, False, id="lost-reply-no-reply"),
+    ],
+)
+def test_outcome_unknown_says_whether_the_server_replied(
+    server: SandboxServer,
+    app: ScriptedApp,
+    client: HttpClient,
+    reply: Reply | None,
+    fault: str | None,
+    status: int | None,
+    replied: bool,
+) -> None:
+    """A reply means the server is done with the request; none means it may still run."""
+    if reply is not None:
+        app.queue("/orders", reply)
+    if fault is not None:
+        server.faults.add(Fault(fault, match="POST /orders"))
+    with pytest.raises(OutcomeUnknown) as caught:
+        client.request("POST", f"{server.url}/orders", kind="orders.create", retry_safe=False)
+    assert (caught.value.status, caught.value.replied) == (status, replied)
+
+
+def test_read_timeout_of_an_unsafe_write_is_outcome_unknown_without_a_reply(
+    server: SandboxServer, sleeps: Sleeps
+) -> None:
+    server.faults.add(Fault("slow", match="POST /orders", delay=0.5))
+    client = HttpClient("unleashed", policy=RetryPolicy(read_timeout=0.1), sleep=sleeps)
+    with pytest.raises(OutcomeUnknown) as caught:
+        client.request("POST", f"{server.url}/orders", kind="orders.create", retry_safe=False)
+    assert (caught.value.status, caught.value.replied) == (None, False)
+    assert server.wait_idle()
+
+
 def test_lost_reply_after_the_write_is_outcome_unknown(
     server: SandboxServer, client: HttpClient
 ) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -388,30 +387,27 @@ def keys_by_status(config: Path) -> dict[str, set[str]]:
 
 
 def test_concurrent_change_is_caught_and_resent_under_a_new_key(
-    sandboxes: Sandboxes, config: Path
+    sandboxes: Sandboxes, config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     boxes = sandboxes
     assert sync(config).exit_code == 0
     (sku,) = free_skus(boxes, 1)
     boxes.unleashed.set_stock(sku, "MAIN", 30)
     now = boxes.shopify.quantities(sku, "MAIN")["available"]
-    injected_before = len(boxes.shopify_server.faults.injected)
-    boxes.shopify_server.faults.add(Fault("slow", match=SET, delay=0.6))
+    app = boxes.shopify_server.app
+    handle = app.handle
+    sold: list[int] = []
 
-    def sell_two_meanwhile() -> None:
-        # The mutation is in flight (held by the slow fault): someone takes 2 units.
-        deadline = time.monotonic() + 10
-        while len(boxes.shopify_server.faults.injected) == injected_before:
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.01)
-        boxes.shopify.set_available(sku, "MAIN", now - 2)
+    def sell_two_meanwhile(request: Any) -> Any:
+        # The mutation is in flight (it reached Shopify, not yet applied): someone takes 2.
+        if not sold and SET in app.describe(request):
+            sold.append(2)
+            boxes.shopify.set_available(sku, "MAIN", now - 2)
+        return handle(request)
 
-    seller = threading.Thread(target=sell_two_meanwhile)
-    seller.start()
+    monkeypatch.setattr(app, "handle", sell_two_meanwhile)
     calls = set_calls(boxes)
     result = sync(config)
-    seller.join()
     assert result.exit_code == 0, result.output
     assert set_calls(boxes) == calls + 2  # the stale call, then the fresh one
     # 30 - buffer 2 = 28, less the 2 units taken meanwhile: never oversell.

@@ -337,6 +337,13 @@ def test_customer_name_from_billing_when_no_customer() -> None:
             "discountedUnitPriceAfterAllDiscountsSet",
             id="amount-not-number",
         ),
+        pytest.param(
+            lambda o: o["lineItems"]["nodes"][0]["discountedUnitPriceAfterAllDiscountsSet"][
+                "shopMoney"
+            ].update(amount="-5.00"),
+            "discountedUnitPriceAfterAllDiscountsSet is negative .-5.00.: a line cannot",
+            id="negative-unit-price",
+        ),
         pytest.param(lambda o: o.update(taxesIncluded="yes"), "taxesIncluded", id="flag-not-bool"),
         pytest.param(lambda o: o.update(processedAt="yesterday"), "processedAt", id="bad-date"),
         pytest.param(lambda o: o.update(shippingLines=[1]), "shippingLines[0]", id="bad-shipping"),

@@ -290,6 +290,27 @@ def test_ids_and_status_are_copied() -> None:
             "Weight is not a number",
             id="unleashed-weight",
         ),
+        pytest.param(
+            lambda: from_unleashed(unleashed(DefaultSellPrice=1e30)),
+            "price",
+            "DefaultSellPrice is too large to be a real value: 1e+30",
+            id="unleashed-price-huge",
+        ),
+        pytest.param(
+            lambda: from_unleashed(unleashed(Weight=1e30)),
+            "weight",
+            "Weight is too large to be a real value: 1e+30",
+            id="unleashed-weight-huge",
+        ),
+        pytest.param(
+            lambda: shop(variant(price="1e30")), "price", "too large", id="shopify-price-huge"
+        ),
+        pytest.param(
+            lambda: shop(variant(weight={"unit": "GRAMS", "value": 1e30})),
+            "weight",
+            "weight is too large to be a real value",
+            id="shopify-weight-huge",
+        ),
         pytest.param(lambda: shop(variant(sku="")), None, "has no SKU", id="shopify-sku"),
         pytest.param(
             lambda: from_unleashed(unleashed(ProductCode=None)),

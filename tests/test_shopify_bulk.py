@@ -36,7 +36,21 @@ def sandbox() -> Any:
         yield app, server
 
 
-def make_client(server: SandboxServer) -> ShopifyClient:
+class FakeClock:
+    """Steady seconds that move only when someone sleeps: the sandbox's bulk operations read
+    it, the client's waits advance it, so progress depends on waits, never on wall time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_client(server: SandboxServer, clock: FakeClock | None = None) -> ShopifyClient:
     return ShopifyClient(
         server.url,
         "2026-10",
@@ -44,6 +58,7 @@ def make_client(server: SandboxServer) -> ShopifyClient:
         counter=CallCounter(),
         redactor=Redactor(),
         policy=POLICY,
+        **({"sleep": clock.sleep} if clock is not None else {}),
     )
 
 
@@ -145,20 +160,20 @@ def test_nested_connection_nodes_follow_their_parent_with_parent_id(sandbox: Any
 
 def test_status_moves_from_created_through_running_to_completed(sandbox: Any) -> None:
     app, server = sandbox
-    app.set_bulk(delay=0.8)
+    clock = FakeClock()
+    app.set_bulk(delay=1.0, clock=clock)
     client = make_client(server)
     started = client.execute(
         docs.BULK_OPERATION_RUN_QUERY, {"query": docs.BULK_VARIANTS}, kind="bulk.start"
     )["bulkOperationRunQuery"]["bulkOperation"]
     assert (started["status"], started["url"]) == ("CREATED", None)
-    seen = [started["status"]]
-    deadline = time.monotonic() + 5
-    while seen[-1] != "COMPLETED" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    seen = []
+    for step in (0.125, 0.375, 0.25, 0.25):  # 0.125 s, 0.5 s, 0.75 s, 1 s after it started
+        clock.sleep(step)
         node = client.execute(docs.BULK_OPERATION, {"id": started["id"]}, kind="bulk.poll")["node"]
-        seen.append(node["status"])
-    assert "RUNNING" in seen
-    assert seen[-1] == "COMPLETED"
+        seen.append((node["status"], node["url"]))
+    assert seen == [("CREATED", None), ("RUNNING", None), ("RUNNING", None), seen[-1]]
+    assert seen[-1][0] == "COMPLETED"
     current = client.execute(docs.CURRENT_BULK_OPERATION, kind="bulk.poll")["currentBulkOperation"]
     assert current["id"] == started["id"]
     assert int(current["objectCount"]) == int(current["rootObjectCount"]) == len(app.variants)
@@ -167,16 +182,27 @@ def test_status_moves_from_created_through_running_to_completed(sandbox: Any) ->
     assert current["errorCode"] is None
 
 
-def test_the_client_polls_until_completed_and_counts_every_request(sandbox: Any) -> None:
+@pytest.mark.parametrize(
+    ("delay", "polls"),
+    [
+        pytest.param(0.1, 1, id="done-at-the-first-poll"),
+        pytest.param(0.5, 2, id="polled-at-0.2s-and-0.6s"),
+        pytest.param(3.0, 4, id="polled-at-0.2s-0.6s-1.4s-3.0s"),
+    ],
+)
+def test_the_client_polls_until_completed_and_counts_every_request(
+    sandbox: Any, delay: float, polls: int
+) -> None:
     app, server = sandbox
-    app.set_bulk(delay=0.5)
-    client = make_client(server)
+    clock = FakeClock()
+    app.set_bulk(delay=delay, clock=clock)
+    client = make_client(server, clock)  # waits of 0.2 s, doubling, move the clock
     variants = list(client.bulk_variants())
     assert sorted(v["sku"] for v in variants) == sorted(app.by_sku)
     counts = kinds(client)
     assert counts["bulk.start"] == 1
     assert counts["bulk.download"] == 1
-    assert 2 <= counts["bulk.poll"] <= 4  # 0.2 s, 0.4 s, ... until 0.5 s have passed
+    assert counts["bulk.poll"] == polls
     assert len(server.requests("GET /_bulk/")) == 1
 
 

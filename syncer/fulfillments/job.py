@@ -7,14 +7,21 @@ orders and status from Shopify in batches, plans (pure, fulfillments/planner.py)
 
 - each `fulfillmentCreate` has a ledger row (links kind "fulfillment", key
   `<shipment guid>@<location gid>`) committed as "sending" BEFORE the call, holding the
-  fulfilment order line items' remaining quantities as they were; the call is not retry-safe,
-  so after a lost reply (OutcomeUnknown) the order's fulfilment orders are read again: the
-  remaining quantities dropped by what was sent means it was applied, unchanged means it was
-  not (and it is sent once more), anything else is left for a person;
-- a row still "sending" from a crashed or cut-off run is settled the same way before planning,
-  so a shipment is never fulfilled twice;
+  fulfilment order line items' remaining quantities as they were and when it was sent; the
+  call is not retry-safe, so after an ambiguous failure (OutcomeUnknown) the order's
+  fulfilment orders are read again: the remaining quantities dropped by what was sent means
+  it was applied and is recorded; unchanged quantities mean not applied, and it is sent again
+  in the same run: at once when Shopify replied (an error status: it has finished with the
+  request), else only once the call is `SETTLE` old and a second read still finds it missing
+  (a request whose connection dropped or timed out may still be running in Shopify);
+  quantities changed by other amounts leave the row "sending" for a person;
+- a row still "sending" from an earlier run (one killed mid-call) is settled before planning,
+  after waiting until it is `SETTLE` old: applied is recorded; not applied is marked
+  "unsent" and the shipment planned again; anything else is left for a person. So a shipment
+  is never fulfilled twice, and a call in doubt costs seconds, not a later run;
 - when every part of a shipment is created, the shipment is recorded (links kind "shipment",
-  key shipment Guid, status "fulfilled") and never looked at again.
+  key shipment Guid, status "fulfilled") and never looked at again; parts created by a run that
+  stopped before recording the shipment complete it on the next run.
 
 Shipments of orders Shopify already fulfilled or cancelled are `conflict` items: reported once
 (the shipment is recorded with status "reported"), never forced. Like every report-only item
@@ -58,6 +65,17 @@ ENTITY: Final = "fulfillment"
 # `modifiedSince` may be day-granular (or read in another zone): re-read a day and a bit.
 OVERLAP = timedelta(days=1, hours=1)
 SHIPPED_STATUS = "Dispatched"
+# How old a `fulfillmentCreate` that got no reply (a dropped connection, a timeout, a run
+# killed mid-call) must be before "not in Shopify" is trusted as "never will be". Until the
+# request is done in Shopify, "not applied" cannot be told from "not applied yet"; a request
+# still being handled when its client went away finishes within moments (creating one
+# fulfilment takes Shopify well under a second, and by then the client has already waited its
+# read timeout). Ten seconds covers that with a wide margin and keeps the run short; a call
+# Shopify replied to with an error status is finished and needs no wait.
+SETTLE = timedelta(seconds=10)
+# How many times one run sends a fulfilment whose calls keep failing ambiguously and keep
+# turning out not applied, before it leaves the shipment to the next run.
+SENDS = 3
 
 
 def run(ctx: Context, report: RunReport, options: Options) -> None:
@@ -112,6 +130,7 @@ class FulfillmentsRun:
         order_gids |= {
             str(row["data"]["order_gid"]) for row in sending if row["data"].get("order_gid")
         }
+        self.wait_for_settling(sending)
         orders = self.read_orders(sorted(order_gids))
         self.settle_sending(sending)
         fresh = [s for s in fresh if str(s.get("Guid") or "") not in self.done]
@@ -313,10 +332,25 @@ class FulfillmentsRun:
 
     # -- settling rows left "sending" --------------------------------------------------------
 
+    def wait_for_settling(self, sending: list[dict[str, Any]]) -> None:
+        """Rows left "sending" by a run that died mid-call: wait until the youngest call is
+        `SETTLE` old, so one still being handled in Shopify has landed before the fulfilment
+        orders are read and the rows are judged by them."""
+        if not sending:
+            return
+        wait = max(sent_at(row) for row in sending) + SETTLE - self.ctx.now()
+        if wait > timedelta(0):
+            log.info(
+                "waiting %.1f s for %d fulfilment(s) sent without a reply to settle",
+                wait.total_seconds(),
+                len(sending),
+            )
+            self.ctx.sleep(wait.total_seconds())
+
     def settle_sending(self, sending: list[dict[str, Any]]) -> None:
-        """Decide each unsettled ledger row from Shopify's remaining quantities before anything
-        is planned, so a fulfilment that went through is never planned again."""
-        by_shipment: dict[str, list[dict[str, Any]]] = {}
+        """Decide each unsettled ledger row from Shopify's remaining quantities (read after
+        `wait_for_settling`) before anything is planned, so a fulfilment that went through is
+        never planned again."""
         for row in sending:
             data = row["data"]
             fos = self.fulfillment_orders.get(str(data.get("order_gid")), [])
@@ -329,7 +363,6 @@ class FulfillmentsRun:
                 self.mark_part(
                     row["key"], "created", data, note="found in Shopify after a lost reply"
                 )
-                by_shipment.setdefault(str(data.get("shipment_guid")), []).append(row)
             elif verdict == "not_applied":
                 self.mark_part(row["key"], "unsent", data)
             else:
@@ -344,23 +377,39 @@ class FulfillmentsRun:
                 self.report.add(
                     Item(ENTITY, str(data.get("key") or row["key"]), "fail", error=error)
                 )
-        for guid, rows in by_shipment.items():
-            data = rows[0]["data"]
-            parts = [str(p) for p in data.get("parts") or [rows[0]["key"]]]
-            if all(part in self.done for part in parts):
-                self.mark_shipment(guid, data, status="fulfilled")
-                self.report.add(
-                    Item(
-                        ENTITY,
-                        str(data.get("key") or guid),
-                        "create",
-                        {
-                            "shipment": data.get("shipment_number"),
-                            "order": data.get("order_name"),
-                            "note": "found in Shopify after an interrupted run",
-                        },
-                    )
+        self.complete_shipments()
+
+    def complete_shipments(self) -> None:
+        """Record the shipments whose every part is created but which are not recorded yet
+        (settled above, or a run stopped between a part's reply and the shipment's record)."""
+        parts_of: dict[str, dict[str, Any]] = {}
+        for link in self.store.links(FULFILLMENT_LINK, status="created"):
+            guid = str(link["data"].get("shipment_guid") or "")
+            if guid and guid not in self.done:
+                parts = link["data"].get("parts") or [link["key"]]
+                parts_of.setdefault(guid, dict(link["data"], parts=parts))
+        if self.dry_run:  # a dry run records nothing, but what it settled counts as created
+            for key in self.done:
+                guid = key.partition("@")[0]
+                if "@" in key and guid not in self.done:
+                    parts_of.setdefault(guid, {"shipment_guid": guid, "parts": [key]})
+        for guid, data in parts_of.items():
+            parts = [str(p) for p in data.get("parts") or []]
+            if not parts or not all(part in self.done for part in parts):
+                continue
+            self.mark_shipment(guid, data, status="fulfilled")
+            self.report.add(
+                Item(
+                    ENTITY,
+                    str(data.get("key") or guid),
+                    "create",
+                    {
+                        "shipment": data.get("shipment_number"),
+                        "order": data.get("order_name"),
+                        "note": "found in Shopify after an interrupted run",
+                    },
                 )
+            )
 
     def mark_part(self, key: str, status: str, data: dict[str, Any], note: str = "") -> None:
         if status == "created":
@@ -425,8 +474,8 @@ class FulfillmentsRun:
 
     def send(self, create: FulfillmentCreate, parts: list[str], shipment: Mapping[str, Any]) -> str:
         """One fulfillmentCreate, ledger first; returns the fulfilment id ("" when it was
-        found applied after a lost reply). Raises DataError or OutcomeUnknown when it must be
-        retried or looked at."""
+        found applied after an ambiguous failure). Raises DataError, or OutcomeUnknown when
+        it is left to the next run or a person."""
         sent = sent_quantities(create.input)
         before = {line: self.remaining.get(line, 0) for line in sent}
         modified = (
@@ -445,20 +494,11 @@ class FulfillmentsRun:
             "parts": parts,
             "tracking": create.input.get("trackingInfo") or {},
             "modified": iso(modified) if modified else None,
+            "sent_at": iso(self.ctx.now()),
         }
         self.store.put_link(FULFILLMENT_LINK, create.ledger_key, status="sending", data=data)
-        shopify = self.ctx.shopify
-        fulfillment_id = ""
         try:
-            try:
-                fulfillment_id = str(shopify.fulfillment_create(create.input).get("id") or "")
-            except OutcomeUnknown:
-                verdict = self.recheck(create.order_gid, before, sent)
-                if verdict == "unclear":
-                    raise
-                if verdict == "not_applied":
-                    log.info("%s not applied after a lost reply; sending it again", create.key)
-                    fulfillment_id = str(shopify.fulfillment_create(create.input).get("id") or "")
+            fulfillment_id = self.create_once(create, data, before, sent)
         except DataError:
             self.store.put_link(FULFILLMENT_LINK, create.ledger_key, status="failed", data=data)
             raise
@@ -474,16 +514,68 @@ class FulfillmentsRun:
         self.done.add(create.ledger_key)
         return fulfillment_id
 
+    def create_once(
+        self,
+        create: FulfillmentCreate,
+        data: dict[str, Any],
+        before: Mapping[str, int],
+        sent: Mapping[str, int],
+    ) -> str:
+        """Send the create until Shopify answers it or has it, at most SENDS times; returns
+        the fulfilment id ("" when found applied). After an ambiguous failure it is sent again
+        only once Shopify is done with the call and shows it not applied: at once after an
+        error reply, after the `SETTLE` wait and a second look when no reply came. `data` is
+        the ledger row; its `sent_at` moves to each new send, so a run killed mid-resend is
+        judged by the last call."""
+        shopify = self.ctx.shopify
+        for attempt in range(1, SENDS + 1):
+            try:
+                return str(shopify.fulfillment_create(create.input).get("id") or "")
+            except OutcomeUnknown as exc:
+                verdict = self.recheck(create.order_gid, before, sent)
+                if verdict == "not_applied" and not exc.replied:
+                    wait = parse_iso(str(data["sent_at"])) + SETTLE - self.ctx.now()
+                    if wait > timedelta(0):
+                        log.info(
+                            "fulfilment %s got no reply and is not in Shopify yet: "
+                            "looking again in %.1f s",
+                            create.key,
+                            wait.total_seconds(),
+                        )
+                        self.ctx.sleep(wait.total_seconds())
+                    verdict = self.recheck(create.order_gid, before, sent)
+                if verdict == "applied":
+                    return ""
+                if verdict != "not_applied":
+                    raise OutcomeUnknown(
+                        f"{exc}. Shopify's remaining quantities of order {create.order_name} "
+                        "changed by other amounts than were sent, so whether the fulfilment "
+                        "went through cannot be told; it is not sent again. Fulfil by hand in "
+                        "Shopify whatever of the shipment is still open",
+                        api=exc.api,
+                    ) from exc
+                if attempt == SENDS:
+                    raise OutcomeUnknown(
+                        f"{exc}. The fulfilment was sent {SENDS} times without a clear answer "
+                        "and is not in Shopify; the next run looks again and sends it if it is "
+                        "still missing",
+                        api=exc.api,
+                    ) from exc
+                log.info("fulfilment %s is not in Shopify: sending it again", create.key)
+                data["sent_at"] = iso(self.ctx.now())
+                self.store.put_link(
+                    FULFILLMENT_LINK, create.ledger_key, status="sending", data=data
+                )
+        raise AssertionError("unreachable: the last send returns or raises")
+
     def recheck(
         self, order_gid: str, before: Mapping[str, int], sent: Mapping[str, int]
     ) -> Verdict:
-        """After a lost reply: read the order's fulfilment orders again and judge."""
+        """After an ambiguous failure: read the order's fulfilment orders again and judge."""
         fos = self.ctx.shopify.fulfillment_orders_for([order_gid]).get(order_gid, [])
         now = remaining_by_line(fos)
         verdict = applied_verdict(before, sent, now)
-        log.info("fulfilment of %s after a lost reply: %s", order_gid, verdict)
-        if verdict == "not_applied":
-            self.remaining.update(now)
+        log.info("fulfilment of %s after an ambiguous failure: %s", order_gid, verdict)
         return verdict
 
     def finish_shipment(
@@ -563,3 +655,8 @@ class FulfillmentsRun:
         order = orders[str(shipment.get("OrderNumber"))]
         order_name = str(order.get("name") or order.get("id") or "")
         return f"{order_name}/{shipment.get('ShipmentNumber') or shipment.get('Guid') or ''}"
+
+
+def sent_at(row: Mapping[str, Any]) -> datetime:
+    """When a ledger row's call was sent (rows written before that was kept: last written)."""
+    return parse_iso(str(row["data"].get("sent_at") or row["updated_at"]))

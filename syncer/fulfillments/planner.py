@@ -253,8 +253,18 @@ def _shipment_quantities(shipment: Mapping[str, Any]) -> tuple[dict[str, int], l
     """Units per SKU on the shipment (lines of one SKU added up), and what is wrong with it."""
     needed: dict[str, int] = {}
     problems: list[str] = []
-    for index, line in enumerate(shipment.get("SalesShipmentLines") or [], start=1):
-        sku = str((line.get("Product") or {}).get("ProductCode") or "")
+    lines = shipment.get("SalesShipmentLines") or []
+    if not isinstance(lines, list):
+        return needed, [f"SalesShipmentLines is not a list of lines: {lines!r}"]
+    for index, line in enumerate(lines, start=1):
+        if not isinstance(line, Mapping):
+            problems.append(f"shipment line {index} is not an object: {line!r}")
+            continue
+        product = line.get("Product") or {}
+        if not isinstance(product, Mapping):
+            problems.append(f"shipment line {index} has a Product that is not an object")
+            continue
+        sku = str(product.get("ProductCode") or "")
         if not sku:
             problems.append(f"shipment line {index} has no Product.ProductCode")
             continue

@@ -301,6 +301,8 @@ def price_line(
     """
     if quantity <= 0:
         raise MappingError(f"quantity must be positive, got {quantity}")
+    if amount < 0:
+        raise MappingError(f"a line amount must not be negative, got {amount}")
     qty = Decimal(quantity)
     exact_ex = amount / (1 + rate) if taxes_included else amount
     centre = cents(exact_ex)
@@ -322,7 +324,8 @@ def price_line(
             )
             if best is None or score < best[0]:
                 best = (score, unit_price, line_total, line_tax)
-    assert best is not None  # step 0 always yields a candidate for a non-negative amount
+    if best is None:  # step 0 always yields a candidate for a non-negative amount
+        raise MappingError(f"no unit price gives the line amount {amount}")
     return PricedLine(best[1], best[2], best[3], rate)
 
 
@@ -484,6 +487,12 @@ def map_sales_order(
         # The after-import comparison reads shop money, whatever the order is sent in.
         unit_shop = money(item, "discountedUnitPriceAfterAllDiscountsSet", where)
         unit_sent = money(item, "discountedUnitPriceAfterAllDiscountsSet", where, half)
+        if unit_shop < 0 or unit_sent < 0:
+            raise MappingError(
+                f"{where}.discountedUnitPriceAfterAllDiscountsSet is negative "
+                f"({min(unit_shop, unit_sent)}): a line cannot be priced below 0; "
+                "fix the discount in Shopify"
+            )
         taxable = bool(item.get("taxable", True))
         rate = tax_rate_of(item, where, taxable=taxable)
         sku = text(item, "sku")

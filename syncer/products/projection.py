@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
-from syncer.money import cents, to_decimal
+from syncer.money import CENT, cents, to_decimal
 
 Side = Literal["shopify", "unleashed"]
 SIDES: tuple[Side, Side] = ("shopify", "unleashed")
@@ -207,20 +207,29 @@ def weight_to_kg(value: object, unit: object) -> Decimal:
             f"weight unit {unit!r} is unknown (expected one of {', '.join(KG_PER_UNIT)})"
         )
     amount = to_decimal(value, "weight")
-    return (amount * KG_PER_UNIT[unit]).quantize(_GRAM, rounding=ROUND_HALF_UP)
+    return _rounded(amount * KG_PER_UNIT[unit], _GRAM, "weight", value)
 
 
 def kg(value: object) -> Decimal:
     """An Unleashed Weight (kg, number or string; None means 0) -> kg with 3 decimals."""
     if value is None or value == "":
         return ZERO_KG
-    return to_decimal(value, "Weight").quantize(_GRAM, rounding=ROUND_HALF_UP)
+    return _rounded(to_decimal(value, "Weight"), _GRAM, "Weight", value)
 
 
 def _price(value: object, what: str) -> Decimal | None:
     if value is None or value == "":
         return None
-    return cents(to_decimal(value, what))
+    return _rounded(to_decimal(value, what), CENT, what, value)
+
+
+def _rounded(amount: Decimal, quantum: Decimal, what: str, value: object) -> Decimal:
+    """`amount` rounded half-up to `quantum`; ValueError (naming the field) for a number too
+    large to hold to that precision, so one absurd value fails its item, not the run."""
+    try:
+        return amount.quantize(quantum, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        raise ValueError(f"{what} is too large to be a real value: {value!r}") from None
 
 
 # ---------------------------------------------------------------- projections

@@ -139,6 +139,10 @@ class SandboxServer:
         self._httpd = _QuietServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
+        # Requests being handled right now: a client that died or gave up leaves its last
+        # request running here, and a test waits for it before it looks at the result.
+        self._busy = 0
+        self._idle = threading.Condition()
 
     @property
     def port(self) -> int:
@@ -172,6 +176,11 @@ class SandboxServer:
     def clear_log(self) -> None:
         with self._log_lock:
             self.log.clear()
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until no request is being handled; False if one still is after `timeout`."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -220,6 +229,16 @@ class SandboxServer:
 
     def dispatch(self, request: Request) -> tuple[Reply | None, str | None]:
         """Return the reply (None: close the connection without one) and the fault applied."""
+        with self._idle:
+            self._busy += 1
+        try:
+            return self._dispatch(request)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def _dispatch(self, request: Request) -> tuple[Reply | None, str | None]:
         if request.path.startswith("/_control"):
             return self._control(request), None
         describe = getattr(self.app, "describe", None)

@@ -9,6 +9,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -105,6 +106,7 @@ class ShopifySandbox(Shop):
         self.bulk_delay = bulk.DEFAULT_DELAY
         self.bulk_limit = bulk.CONCURRENT_QUERIES
         self.bulk_fail_next: str | None = None
+        self.bulk_clock: Callable[[], float] = time.monotonic
         self._request_host = "127.0.0.1"
 
     def set_bucket(self, maximum: float | None = None, restore_rate: float | None = None) -> None:
@@ -124,11 +126,15 @@ class ShopifySandbox(Shop):
         delay: float | None = None,
         limit: int | None = None,
         fail_next: str | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         """Tune bulk operations for a test: seconds from creation to completion, how many
-        may run at once, and an errorCode (ACCESS_DENIED, INTERNAL_SERVER_ERROR, TIMEOUT)
-        the next operation fails with."""
+        may run at once, an errorCode (ACCESS_DENIED, INTERNAL_SERVER_ERROR, TIMEOUT) the
+        next operation fails with, and the steady clock (seconds) their progress is read
+        from, so a test moves time instead of sleeping."""
         with self.lock:
+            if clock is not None:
+                self.bulk_clock = clock
             if delay is not None:
                 self.bulk_delay = float(delay)
             if limit is not None:
@@ -179,6 +185,7 @@ class ShopifySandbox(Shop):
                 delay=self.bulk_delay,
                 base_url=f"http://{self._request_host}",
                 failure=failure,
+                clock=self.bulk_clock,
             )
             self.bulk_operations[op.num] = op
             return {"bulkOperation": op, "userErrors": []}

@@ -14,7 +14,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -274,7 +274,8 @@ def jsonl_objects(
 
 
 class BulkOperation:
-    """One bulk query; its status is a function of the time since it was created."""
+    """One bulk query; its status is a function of the time since it was created, read from
+    `clock` (steady seconds; a test passes its own to move time without waiting for it)."""
 
     typename = "BulkOperation"
 
@@ -288,6 +289,7 @@ class BulkOperation:
         delay: float,
         base_url: str,
         failure: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.num = num
         self.created_at = created_at
@@ -295,7 +297,8 @@ class BulkOperation:
         self.lines = lines
         self.delay = delay
         self.failure = failure  # an errorCode: the operation ends FAILED
-        self.started = time.monotonic()
+        self.clock = clock
+        self.started = clock()
         self.signature = secrets.token_hex(8)
         self.base_url = base_url.rstrip("/")
         self.type = "QUERY"
@@ -309,7 +312,7 @@ class BulkOperation:
     def _progress(self) -> float:
         if self.delay <= 0:
             return 1.0
-        return min(1.0, (time.monotonic() - self.started) / self.delay)
+        return min(1.0, (self.clock() - self.started) / self.delay)
 
     @property
     def status(self) -> str:
