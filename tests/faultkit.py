@@ -13,6 +13,7 @@ import importlib.util
 import json
 import math
 import re
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -452,7 +453,6 @@ def kill_at(
     first. Event-driven: the kill point is a request count, never a sleep from the start."""
     import os
     import signal
-    import subprocess
     import sys
     import time
 
@@ -480,3 +480,18 @@ def kill_at(
     if process.returncode != -signal.SIGKILL:
         assert_no_crash(output, ["sync", job])
     return process.returncode, output
+
+
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> bool:
+    """Poll `condition` until it holds (True) or the process has ended without it (False).
+
+    The deadline only guards against a hung child; a test's outcome never depends on it.
+    """
+    guard = time.monotonic() + 120
+    while time.monotonic() < guard:
+        if condition():
+            return True
+        if process.poll() is not None:
+            return condition()
+        time.sleep(0.002)
+    return False

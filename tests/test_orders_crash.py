@@ -17,9 +17,7 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import pytest
 
 from syncer.sandbox.common import Fault, Recorded
 from syncer.sandbox.runner import SANDBOX_ENV, Sandboxes, start_sandboxes
+from tests.faultkit import wait_for
 
 ORDERS = 50
 KILLS = 10
@@ -89,18 +88,3 @@ def test_sigkill_at_random_moments_then_completion_sends_each_order_once(
 def posted_sales_orders(boxes: Sandboxes) -> list[Recorded]:
     """Every `POST /SalesOrders/{guid}` the sandbox has received, logged as it arrives."""
     return boxes.unleashed_server.requests("POST /SalesOrders/")
-
-
-def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> bool:
-    """Poll `condition` until it holds (True) or the process has ended without it (False).
-
-    The deadline is only a guard against a hung child; the test's outcome never depends on it.
-    """
-    guard = time.monotonic() + 120
-    while time.monotonic() < guard:
-        if condition():
-            return True
-        if process.poll() is not None:
-            return condition()
-        time.sleep(0.002)
-    return False

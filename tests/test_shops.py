@@ -10,9 +10,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +24,7 @@ from click.testing import CliRunner, Result
 from syncer.cli import cli
 from syncer.sandbox.common import Fault, Recorded
 from syncer.sandbox.runner import SANDBOX_ENV, Sandboxes, start_sandboxes
+from tests.faultkit import wait_for
 
 PLACED = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -264,19 +264,6 @@ def test_sigkill_mid_run_then_rerun_sends_each_shops_orders_once(tmp_path: Path)
 
 def posted(boxes: Sandboxes) -> list[Recorded]:
     return boxes.unleashed_server.requests("POST /SalesOrders/")
-
-
-def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> bool:
-    """Poll `condition` until it holds, or the process ended without it (a hung child's
-    guard only; the outcome never depends on the time taken)."""
-    guard = time.monotonic() + 120
-    while time.monotonic() < guard:
-        if condition():
-            return True
-        if process.poll() is not None:
-            return condition()
-        time.sleep(0.002)
-    return False
 
 
 def test_product_groups_limit_what_each_shop_gets(two_shops: Sandboxes, tmp_path: Path) -> None:

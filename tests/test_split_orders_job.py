@@ -22,7 +22,7 @@ from syncer.orders.mapping import sales_order_guid
 from syncer.orders.split import split_sales_order_guid
 from syncer.sandbox.common import Fault
 from syncer.sandbox.runner import SANDBOX_ENV, Sandboxes, start_sandboxes
-from tests.test_orders_crash import wait_for
+from tests.faultkit import wait_for
 
 D = Decimal
 
