@@ -516,3 +516,54 @@ def test_since_window_overlap_example(env: Setup) -> None:
     assert moment is not None
     window = list(env.client.iter_products(modified_since=moment - timedelta(minutes=10)))
     assert [p["ProductCode"] for p in window] == ["P00004"]
+
+
+@pytest.mark.parametrize(
+    ("replies", "expected"),
+    [
+        pytest.param(
+            {
+                "Currencies": {
+                    "Items": [{"CurrencyCode": "AUD"}],
+                    "Pagination": {"NumberOfPages": 1},
+                }
+            },
+            ["AUD"],
+            id="one-page-at-the-plain-path",
+        ),
+        pytest.param({"Currencies": [{"CurrencyCode": "USD"}]}, ["USD"], id="a-bare-list"),
+        pytest.param(
+            {
+                "Currencies": {
+                    "Items": [{"CurrencyCode": "AUD"}],
+                    "Pagination": {"NumberOfPages": 2},
+                },
+                "Currencies/1": {
+                    "Items": [{"CurrencyCode": "AUD", "Guid": "a"}],
+                    "Pagination": {"PageNumber": 1, "NumberOfPages": 2},
+                },
+                "Currencies/2": {
+                    "Items": [{"CurrencyCode": "GBP", "Guid": "g"}],
+                    "Pagination": {"PageNumber": 2, "NumberOfPages": 2},
+                },
+            },
+            ["AUD", "GBP"],
+            id="pages-when-a-second-is-announced",
+        ),
+    ],
+)
+def test_currencies_read_the_plain_path_and_page_only_when_told(
+    replies: dict[str, Any], expected: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = UnleashedClient(
+        "http://127.0.0.1:9", "id", "key", "t", counter=CallCounter(), redactor=Redactor()
+    )
+    asked: list[str] = []
+
+    def get(path: str, params: Any = (), *, kind: str) -> Any:
+        asked.append(path)
+        return replies[path]
+
+    monkeypatch.setattr(client, "get", get)
+    assert [c["CurrencyCode"] for c in client.currencies(in_use=True)] == expected
+    assert asked[0] == "Currencies"

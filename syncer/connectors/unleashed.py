@@ -477,7 +477,18 @@ class UnleashedClient:
         `in_use`: only those with rates set, which leaves the account's base currency out.
         One request for any account (a page holds far more currencies than exist)."""
         params = [("inUse", "true")] if in_use else []
-        return list(self.iter_pages("Currencies", params, kind="currencies.list"))
+        # `/Currencies` without a page number is page 1: every client of the resource reads it
+        # that way, so ask for the plain path and page on only if a second page is announced.
+        kind = "currencies.list"
+        reply = self.get("Currencies", [*params, ("pageSize", str(self.page_size))], kind=kind)
+        if isinstance(reply, list):
+            return [item for item in reply if isinstance(item, dict)]
+        if not isinstance(reply, dict) or not isinstance(reply.get("Items"), list):
+            raise ApiError(f"unleashed {kind}: the reply has no Items list", api=API)
+        pages = (reply.get("Pagination") or {}).get("NumberOfPages") or 1
+        if int(pages) > 1:
+            return list(self.iter_pages("Currencies", params, kind=kind))
+        return [item for item in reply["Items"] if isinstance(item, dict)]
 
     # -- customers -------------------------------------------------------------------------
 
