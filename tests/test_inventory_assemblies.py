@@ -7,44 +7,21 @@ own row, so an incremental read by `modifiedSince` never lists the kit again by 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from syncer.cli import cli
 from syncer.sandbox.runner import Sandboxes
+from tests.report_kit import free_skus, last_items
 
 SET = "inventorySetQuantities"
 
 
 def sync(config: Path, *args: str) -> Result:
     return CliRunner().invoke(cli, ["--config", str(config), "sync", "inventory", *args])
-
-
-def last_items(config: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    runner = CliRunner()
-    runs = json.loads(runner.invoke(cli, ["--config", str(config), "report", "--json"]).output)
-    run_id = max(run["id"] for run in runs["runs"])
-    data = json.loads(
-        runner.invoke(cli, ["--config", str(config), "report", str(run_id), "--json"]).output
-    )
-    return data["run"], {item["key"]: item for item in data["items"]}
-
-
-def free_skus(boxes: Sandboxes, count: int) -> list[str]:
-    """Single-variant SKUs on both sides that no seeded order touches."""
-    ordered = {line.sku for order in boxes.world.orders for line in order.lines}
-    skus = [
-        v.sku
-        for v in boxes.world.variants()
-        if v.sku not in ordered and len(boxes.shopify.by_sku.get(v.sku, [])) == 1
-    ]
-    assert len(skus) >= count
-    return skus[:count]
 
 
 def unleashed_requests(boxes: Sandboxes, since: int) -> list[str]:

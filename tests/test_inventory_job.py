@@ -24,6 +24,7 @@ from syncer.http import RetryPolicy
 from syncer.sandbox.common import Fault
 from syncer.sandbox.runner import Sandboxes, start_sandboxes
 from syncer.store import Store
+from tests.report_kit import detail, free_skus, last_items
 
 SET = "inventorySetQuantities"
 FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
@@ -31,33 +32,6 @@ FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
 
 def sync(config: Path, job: str = "inventory", *args: str) -> Result:
     return CliRunner().invoke(cli, ["--config", str(config), "sync", job, *args])
-
-
-def last_items(config: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    runner = CliRunner()
-    runs = json.loads(runner.invoke(cli, ["--config", str(config), "report", "--json"]).output)
-    run_id = max(run["id"] for run in runs["runs"])
-    data = json.loads(
-        runner.invoke(cli, ["--config", str(config), "report", str(run_id), "--json"]).output
-    )
-    return data["run"], {item["key"]: item for item in data["items"]}
-
-
-def detail(item: dict[str, Any]) -> dict[str, Any]:
-    value = item["detail"]
-    return json.loads(value) if isinstance(value, str) else dict(value)
-
-
-def free_skus(boxes: Sandboxes, count: int) -> list[str]:
-    """Single-variant SKUs on both sides that no seeded order touches."""
-    ordered = {line.sku for order in boxes.world.orders for line in order.lines}
-    skus = [
-        v.sku
-        for v in boxes.world.variants()
-        if v.sku not in ordered and len(boxes.shopify.by_sku.get(v.sku, [])) == 1
-    ]
-    assert len(skus) >= count
-    return skus[:count]
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from syncer.cli import cli
 from syncer.sandbox.runner import Sandboxes, start_sandboxes
+from tests.report_kit import detail, last_items
 
 SET = "inventorySetQuantities"
 BUNDLE_NOTE = "bundle: Shopify derives its stock"
@@ -28,21 +28,6 @@ NON_MUTABLE_MESSAGE = (
 
 def sync(config: Path, *args: str) -> Result:
     return CliRunner().invoke(cli, ["--config", str(config), "sync", "inventory", *args])
-
-
-def last_items(config: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    runner = CliRunner()
-    runs = json.loads(runner.invoke(cli, ["--config", str(config), "report", "--json"]).output)
-    run_id = max(run["id"] for run in runs["runs"])
-    data = json.loads(
-        runner.invoke(cli, ["--config", str(config), "report", str(run_id), "--json"]).output
-    )
-    return data["run"], {item["key"]: item for item in data["items"]}
-
-
-def detail(item: dict[str, Any]) -> dict[str, Any]:
-    value = item["detail"]
-    return json.loads(value) if isinstance(value, str) else dict(value)
 
 
 def sent_items(boxes: Sandboxes, since: int = 0) -> list[list[str]]:
